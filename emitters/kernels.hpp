@@ -1,0 +1,70 @@
+// The interface between the scheduler/runtime and generated kernels. No Xbyak types here.
+// Every kernel takes one pointer to an argument struct (SysV: rdi). The structs hold only
+// run-time pointers and ranges: scales, zero points, bias and compensation are baked into the code.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "jit/layout.hpp"
+#include "jit/quant_params.hpp"
+#include "jit/requant_fold.hpp"
+
+namespace qjit {
+
+// QConv: computes output rows [oh_begin, oh_end) and output-channel blocks [ocb_begin, ocb_end)
+// (block = ConvBlocking::oc_block() channels) of one image.
+struct ConvArgs {
+    const uint8_t* src; // input layout offset(n, 0, 0)  (the kernel reaches the halo with negative offsets)
+    void* dst;          // output layout offset(n, 0, 0): u8 levels or f32
+    const void* wei;    // packed weights (pack_conv_weights)
+    int64_t oh_begin, oh_end;
+    int64_t ocb_begin, ocb_end;
+};
+
+// Quantize: f32 NCHW image -> u8 levels in an ActLayout; channels [c_begin, c_end) of one image.
+struct QuantizeArgs {
+    const float* src; // NCHW image n
+    uint8_t* dst;     // layout offset(n, 0, 0)
+    int64_t c_begin, c_end;
+};
+
+// Dequantize: u8 levels in an ActLayout -> f32 NCHW image; channels [c_begin, c_end) of one image.
+struct DequantizeArgs {
+    const uint8_t* src; // layout offset(n, 0, 0)
+    float* dst;         // NCHW image n
+    int64_t c_begin, c_end;
+};
+
+// Register blocking of the conv kernel: a tile of `pixels` output pixels x `oc_vecs` vectors of
+// output channels (8 per ymm, 16 per zmm).
+struct ConvBlocking {
+    int pixels = 4;
+    int oc_vecs = 2;
+    int lanes = 8; // output channels per vector
+    int oc_block() const { return oc_vecs * lanes; }
+};
+
+// A generated kernel: executable, read-only code (never writable and executable at once).
+class JitKernel {
+public:
+    virtual ~JitKernel() = default;
+    virtual const void* entry() const = 0;
+    virtual size_t code_size() const = 0;
+    virtual const uint8_t* code() const = 0;
+    std::string name;   // grammar: op_src_dst[_postops]_tile__isa
+    int constants = 0;  // per-channel constants in the constant pool
+    template <class Args> void call(const Args* a) const {
+        reinterpret_cast<void (*)(const Args*)>(const_cast<void*>(entry()))(a);
+    }
+};
+
+// Prepacked weights, 64-byte aligned.
+struct PackedWeights {
+    std::shared_ptr<uint8_t> data;
+    size_t bytes = 0;
+};
+
+} // namespace qjit

@@ -1,0 +1,66 @@
+// Graph builder: the FakeQuantize-annotated float model that qjit compiles.
+// Every call checks its inputs at once and throws qjit::Error naming the node.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "qjit/error.hpp"
+#include "qjit/tensor.hpp"
+
+namespace qjit {
+
+namespace ir { class Graph; }
+
+// Broadcast rule of the FakeQuantize range inputs. qjit implements numpy and none; pdpd is rejected.
+enum class Broadcast { numpy, none, pdpd };
+
+struct ConvParams {
+    std::vector<int64_t> strides{1, 1};
+    std::vector<int64_t> pads_begin{0, 0};
+    std::vector<int64_t> pads_end{0, 0};
+    std::vector<int64_t> dilations{1, 1};
+};
+
+// A handle to the (single) output of a node.
+struct NodeRef {
+    int id = -1;
+};
+
+class Graph {
+public:
+    Graph();
+    ~Graph();
+    Graph(const Graph& other);
+    Graph& operator=(const Graph& other);
+    Graph(Graph&&) noexcept;
+    Graph& operator=(Graph&&) noexcept;
+
+    NodeRef parameter(const std::string& name, Shape shape, ElemType type = ElemType::f32);
+    NodeRef constant(const std::string& name, Tensor value);
+    NodeRef fake_quantize(const std::string& name, NodeRef x, NodeRef in_low, NodeRef in_high,
+                          NodeRef out_low, NodeRef out_high, int64_t levels,
+                          Broadcast broadcast = Broadcast::numpy);
+    // NCHW data, OIHW weights.
+    NodeRef convolution(const std::string& name, NodeRef x, NodeRef weights, const ConvParams& p = {});
+    NodeRef matmul(const std::string& name, NodeRef a, NodeRef b, bool transpose_a = false,
+                   bool transpose_b = false);
+    NodeRef add(const std::string& name, NodeRef a, NodeRef b);
+    NodeRef multiply(const std::string& name, NodeRef a, NodeRef b);
+    NodeRef relu(const std::string& name, NodeRef x);
+    NodeRef clamp(const std::string& name, NodeRef x, float lo, float hi);
+    // target may hold one -1 (inferred) and 0 (copy the input dimension).
+    NodeRef reshape(const std::string& name, NodeRef x, const Shape& target);
+    NodeRef result(const std::string& name, NodeRef x);
+
+    const Shape& shape_of(NodeRef r) const;
+    ElemType type_of(NodeRef r) const;
+
+    const ir::Graph& ir() const { return *g_; }
+    ir::Graph& ir() { return *g_; }
+
+private:
+    std::unique_ptr<ir::Graph> g_;
+};
+
+} // namespace qjit

@@ -1,0 +1,55 @@
+// qjit public C++ API: build a graph, compile it to x86 kernels, run it.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "qjit/error.hpp"
+#include "qjit/graph.hpp"
+#include "qjit/tensor.hpp"
+
+namespace qjit {
+
+// ISA levels, ordered: each includes the ones before it.
+enum class Isa { avx2 = 0, avx2_vnni = 1, avx512_core_vnni = 2, native = 99 };
+const char* to_string(Isa isa);
+
+struct CompileOptions {
+    int threads = 1;              // worker threads for run(); output bytes never depend on it
+    Isa max_isa = Isa::native;    // cap; QJIT_MAX_ISA in the environment caps it further
+    bool allow_fp32_fallback = true; // false: a node that cannot run quantized is an Error
+};
+
+// One generated (or fallback) kernel of a compiled model.
+struct KernelInfo {
+    std::string name;        // grammar: op_srctype_dsttype[_postops]_tile__isa
+    std::string fused_nodes; // names of the graph nodes it executes
+    size_t code_bytes = 0;   // 0 for a non-JIT path
+    int constants = 0;       // per-channel constants embedded in the code buffer
+    bool jit = false;        // false: runs the interpreted fp32 fallback
+};
+
+class CompiledModel {
+public:
+    CompiledModel();
+    ~CompiledModel();
+    CompiledModel(CompiledModel&&) noexcept;
+    CompiledModel& operator=(CompiledModel&&) noexcept;
+
+    // Inputs in the order of the graph's Parameters; outputs in the order of its Results.
+    std::vector<Tensor> run(const std::vector<Tensor>& inputs);
+    std::string describe() const;
+    const std::vector<KernelInfo>& kernels() const;
+    Isa isa() const;
+
+    struct Impl;
+    explicit CompiledModel(std::unique_ptr<Impl> impl);
+    Impl& impl() { return *impl_; }
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+CompiledModel compile(const Graph& graph, const CompileOptions& options = {});
+
+} // namespace qjit

@@ -1,0 +1,24 @@
+// FakeQuantize element arithmetic of spec §1.1, shared by Oracle A, Oracle B and the constant
+// folding. Compiled with -ffp-contract=off; every operation is one IEEE fp32 rounding.
+#pragma once
+#include <cstdint>
+
+namespace qjit::fq {
+
+// Asserts the FPU rounds to nearest-even (spec §1.1); throws qjit::Error otherwise.
+void require_round_to_nearest();
+
+// The full §1.1 formula: the fp32 value Oracle A produces.
+float fake_quantize(float x, float il, float ih, float ol, float oh, int levels);
+
+// Level index k of §1.1 steps 1-3 (0 and L-1 on the branches) for il <= ih or il > ih.
+// NaN gives 0 (the clamp of §4.2 step 4 / §8.5).
+int level_index(float x, float il, float ih, int levels);
+
+// Float value of level k: fl(fl(fl(k/(L-1)) * fl(oh-ol)) + ol).
+float level_value(int k, float ol, float oh, int levels);
+
+// RNE of a float already clamped to [0, 255]: the scalar model of vcvtps2dq under MXCSR=RNE.
+int round_rne(float v);
+
+} // namespace qjit::fq

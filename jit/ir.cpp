@@ -1,0 +1,125 @@
+#include "jit/ir.hpp"
+
+#include <functional>
+#include <sstream>
+
+#include "qjit/error.hpp"
+
+namespace qjit::ir {
+
+const char* to_string(Op op) {
+    switch (op) {
+    case Op::Parameter: return "Parameter";
+    case Op::Constant: return "Constant";
+    case Op::FakeQuantize: return "FakeQuantize";
+    case Op::Convolution: return "Convolution";
+    case Op::MatMul: return "MatMul";
+    case Op::Add: return "Add";
+    case Op::Multiply: return "Multiply";
+    case Op::Relu: return "Relu";
+    case Op::Clamp: return "Clamp";
+    case Op::Reshape: return "Reshape";
+    case Op::Result: return "Result";
+    case Op::Quantize: return "Quantize";
+    case Op::Dequantize: return "Dequantize";
+    case Op::QConv: return "QConv";
+    }
+    return "?";
+}
+
+int Graph::add(Node n) {
+    n.id = size();
+    for (int in : n.inputs)
+        if (in < 0 || in >= n.id)
+            throw Error(ErrorCode::InvalidArgument, n.name, "input refers to no node");
+    nodes_.push_back(std::move(n));
+    return nodes_.back().id;
+}
+
+std::vector<int> Graph::parameters() const {
+    std::vector<int> r;
+    for (const Node& n : nodes_)
+        if (!n.dead && n.op == Op::Parameter) r.push_back(n.id);
+    return r;
+}
+
+std::vector<int> Graph::results() const {
+    std::vector<int> r;
+    for (const Node& n : nodes_)
+        if (!n.dead && n.op == Op::Result) r.push_back(n.id);
+    return r;
+}
+
+std::vector<int> Graph::consumers(int id) const {
+    std::vector<int> r;
+    for (const Node& n : nodes_) {
+        if (n.dead) continue;
+        for (int in : n.inputs)
+            if (in == id) { r.push_back(n.id); break; }
+    }
+    return r;
+}
+
+std::vector<int> Graph::topo_order() const {
+    // Passes may insert a node after its users, so order by depth-first search from the Results.
+    std::vector<int> order, state(nodes_.size(), 0);
+    std::function<void(int)> visit = [&](int id) {
+        if (state[static_cast<size_t>(id)] == 2) return;
+        if (state[static_cast<size_t>(id)] == 1)
+            throw Error(ErrorCode::Internal, node(id).name, "graph has a cycle");
+        state[static_cast<size_t>(id)] = 1;
+        for (int in : node(id).inputs) visit(in);
+        state[static_cast<size_t>(id)] = 2;
+        order.push_back(id);
+    };
+    for (const Node& n : nodes_)
+        if (!n.dead && n.op == Op::Result) visit(n.id);
+    for (const Node& n : nodes_)
+        if (!n.dead && n.op == Op::Parameter) visit(n.id);
+    return order;
+}
+
+void Graph::replace_uses(int from, int to) {
+    for (Node& n : nodes_) {
+        if (n.dead || n.id == to) continue;
+        for (int& in : n.inputs)
+            if (in == from) in = to;
+    }
+}
+
+void Graph::remove_dead() {
+    std::vector<char> live(nodes_.size(), 0);
+    std::function<void(int)> mark = [&](int id) {
+        if (live[static_cast<size_t>(id)]) return;
+        live[static_cast<size_t>(id)] = 1;
+        for (int in : node(id).inputs) mark(in);
+    };
+    for (const Node& n : nodes_)
+        if (!n.dead && (n.op == Op::Result || n.op == Op::Parameter)) mark(n.id);
+    for (Node& n : nodes_)
+        if (!live[static_cast<size_t>(n.id)]) n.dead = true;
+}
+
+std::string Graph::dump() const {
+    std::ostringstream os;
+    for (int id : topo_order()) {
+        const Node& n = node(id);
+        os << n.name << '=' << to_string(n.op) << '(';
+        for (size_t i = 0; i < n.inputs.size(); ++i) os << (i ? "," : "") << node(n.inputs[i]).name;
+        os << ") " << qjit::to_string(n.type) << ' ' << qjit::to_string(n.shape) << '\n';
+    }
+    return os.str();
+}
+
+std::string Graph::op_signature() const {
+    std::string s;
+    for (int id : topo_order()) {
+        const Node& n = node(id);
+        if (n.op == Op::Constant) continue;
+        if (!s.empty()) s += ',';
+        s += to_string(n.op);
+    }
+    return s;
+}
+
+} // namespace qjit::ir

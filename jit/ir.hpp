@@ -1,0 +1,76 @@
+// qjit's internal graph IR. Every node has one output. The builder creates the float ops;
+// the passes in jit/passes/ rewrite them into the lowered ops (Quantize, Dequantize, QConv).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "qjit/graph.hpp"
+#include "qjit/tensor.hpp"
+
+namespace qjit {
+struct QConvDesc;
+struct ActQuant;
+} // namespace qjit
+
+namespace qjit::ir {
+
+enum class Op {
+    // float graph ops (what the builder and importers create)
+    Parameter, Constant, FakeQuantize, Convolution, MatMul, Add, Multiply, Relu, Clamp, Reshape, Result,
+    // lowered ops (created by passes)
+    Quantize,   // f32 -> u8 level index k (FakeQuantize §1.1 step 3); attr: act
+    Dequantize, // u8 k -> f32 value fl(fl(fl(k/(L-1))*fl(oh-ol))+ol); attr: act
+    QConv,      // u8 k -> fused integer conv/FC + requantize epilogue -> u8 k or f32; attr: qconv
+};
+const char* to_string(Op op);
+
+struct Node {
+    int id = -1;
+    Op op = Op::Parameter;
+    std::string name;
+    std::vector<int> inputs; // node ids
+    ElemType type = ElemType::f32;
+    Shape shape;
+    bool dead = false;
+
+    // attributes (meaningful per op)
+    Tensor value;                      // Constant
+    int64_t levels = 0;                // FakeQuantize
+    Broadcast broadcast = Broadcast::numpy; // FakeQuantize
+    ConvParams conv;                   // Convolution
+    bool transpose_a = false, transpose_b = false; // MatMul
+    float clamp_lo = 0, clamp_hi = 0;  // Clamp
+    std::shared_ptr<const ActQuant> act;    // Quantize / Dequantize
+    std::shared_ptr<const QConvDesc> qconv; // QConv
+};
+
+class Graph {
+public:
+    int add(Node n); // assigns id, returns it
+    Node& node(int id) { return nodes_.at(static_cast<size_t>(id)); }
+    const Node& node(int id) const { return nodes_.at(static_cast<size_t>(id)); }
+    int size() const { return static_cast<int>(nodes_.size()); }
+    const std::vector<Node>& nodes() const { return nodes_; }
+
+    std::vector<int> parameters() const; // in creation order
+    std::vector<int> results() const;    // in creation order
+    std::vector<int> consumers(int id) const; // live nodes reading id
+    // Live nodes in a topological order (inputs before users).
+    std::vector<int> topo_order() const;
+    // Replace every use of `from` by `to` (in live nodes).
+    void replace_uses(int from, int to);
+    // Mark nodes that no Result depends on as dead.
+    void remove_dead();
+    // One line per live node: "name=Op(input names) type shape", in topological order.
+    std::string dump() const;
+    // Compact op chain signature in topological order, e.g. "Parameter,Quantize,QConv,Result".
+    std::string op_signature() const;
+
+    bool is_constant(int id) const { return node(id).op == Op::Constant; }
+
+private:
+    std::vector<Node> nodes_;
+};
+
+} // namespace qjit::ir

@@ -1,0 +1,76 @@
+// Quantization parameters carried by lowered ops, and the fused conv/FC description.
+// These are plain data: the constant folding that turns them into kernel constants lives in
+// jit/requant_fold.* and is shared by Oracle B and the emitters.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "qjit/tensor.hpp"
+
+namespace qjit {
+
+// A per-tensor (size 1) or per-channel (size C) vector of float constants.
+struct ChannelVec {
+    std::vector<float> v;
+    float at(int64_t c) const { return v.size() == 1 ? v[0] : v[static_cast<size_t>(c)]; }
+    bool per_channel() const { return v.size() > 1; }
+    size_t size() const { return v.size(); }
+};
+
+// An activation FakeQuantize (il, ih, ol, oh, L), per tensor or per channel along the channel axis.
+// Values are stored as the level index k in u8 (spec §1.2).
+struct ActQuant {
+    int levels = 256;
+    ChannelVec il, ih, ol, oh;
+    int64_t channels = 1; // C when any vector is per-channel, else 1
+    bool per_channel() const { return il.per_channel() || ih.per_channel() || ol.per_channel() || oh.per_channel(); }
+    // Step in fp64: (oh - ol) / (L - 1) for channel c.
+    double step(int64_t c) const;
+};
+
+// Convolution geometry in NCHW terms (the kernels use NHWC). FC/MatMul is a 1x1 conv with H = 1,
+// W = M rows and C = K, or a full-image conv when a flatten Reshape precedes it.
+struct ConvGeom {
+    int64_t N = 1, C = 1, H = 1, W = 1; // input
+    int64_t OC = 1, KH = 1, KW = 1;
+    int64_t OH = 1, OW = 1;
+    int64_t SH = 1, SW = 1, DH = 1, DW = 1;
+    int64_t PT = 0, PL = 0, PB = 0, PR = 0;
+    int64_t K() const { return C * KH * KW; }
+    std::string str() const;
+};
+
+// Weights after FakeQuantize folding (spec §2.4): w = s_w[o] * (q_w - z_w[o]).
+struct QuantWeights {
+    std::vector<int8_t> q;      // OIHW codes q = k - floor(L/2); 0 in constant channels
+    std::vector<double> s_w;    // per OC
+    std::vector<double> z_w;    // per OC, snapped to 0 when |z_w| <= 2^-16
+    std::vector<double> n_dropped; // per OC: the z_w that was snapped away (for §4.6 tolerance)
+    std::vector<uint8_t> const_channel; // per OC: ol_w == oh_w
+    std::vector<double> w_c;    // per OC: the constant weight value of a constant channel
+    std::vector<float> w_float; // OIHW: Oracle A's fp32 weight values (FakeQuantize output)
+    int levels = 256;
+    bool symmetric() const; // every z_w == 0 and no constant channel
+};
+
+// One fused post-op between the conv accumulator and the next FakeQuantize, in graph order.
+struct PostOp {
+    enum Kind { Bias, Scale, Shift, Clamp } kind = Bias;
+    std::vector<float> v;      // Bias/Scale/Shift: per OC (size 1 or OC)
+    float lo = 0, hi = 0;      // Clamp (Relu is Clamp(0, +inf))
+    std::string node;          // graph node it came from
+};
+
+// The fused quantized conv/FC node: u8 level index in, integer dot product, fp32 requantize epilogue.
+struct QConvDesc {
+    ConvGeom g;
+    ActQuant in;              // input activation FQ (s must be per-tensor; ol may be per-channel)
+    QuantWeights w;
+    std::vector<PostOp> post; // bias, relu/clamp, scale-shift, in order
+    bool out_levels = true;   // true: u8 level index of `out`; false: f32 value y
+    ActQuant out;             // next FakeQuantize (when out_levels); per-tensor or per-OC
+    std::vector<std::string> fused_nodes; // names of the graph nodes this node executes
+};
+
+} // namespace qjit

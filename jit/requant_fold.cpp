@@ -1,0 +1,285 @@
+#include "jit/requant_fold.hpp"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include "jit/fq_math.hpp"
+#include "qjit/error.hpp"
+
+namespace qjit {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+const std::string& node_name(const QConvDesc& d) {
+    static const std::string unnamed = "<qconv>";
+    return d.fused_nodes.empty() ? unnamed : d.fused_nodes.front();
+}
+
+// Rounds once to fp32 and rejects values the epilogue cannot hold exactly (spec §1.4).
+float to_f32_checked(double v, const QConvDesc& d, const char* what) {
+    const float f = static_cast<float>(v);
+    if (!std::isfinite(f) || (f != 0.0f && std::fabs(f) < FLT_MIN))
+        throw Error(ErrorCode::UnsupportedOp, node_name(d),
+                    std::string("folded constant ") + what + " is not a normal fp32 value");
+    return f;
+}
+
+// Valid kernel taps along one axis for each output coordinate form a contiguous range [lo, hi].
+struct TapRange {
+    int64_t lo, hi; // inclusive; lo > hi means no valid tap
+    bool operator<(const TapRange& o) const { return lo != o.lo ? lo < o.lo : hi < o.hi; }
+};
+
+TapRange valid_taps(int64_t out, int64_t stride, int64_t pad, int64_t dil, int64_t k, int64_t in) {
+    TapRange r{k, -1};
+    for (int64_t t = 0; t < k; ++t) {
+        const int64_t pos = out * stride - pad + t * dil;
+        if (pos >= 0 && pos < in) {
+            r.lo = std::min(r.lo, t);
+            r.hi = std::max(r.hi, t);
+        }
+    }
+    return r;
+}
+
+// Groups output coordinates by their valid tap range; returns class per coordinate and the ranges.
+std::vector<TapRange> classify(int64_t n_out, int64_t stride, int64_t pad, int64_t dil, int64_t k,
+                               int64_t in, std::vector<int32_t>& cls) {
+    std::map<TapRange, int32_t> ids;
+    std::vector<TapRange> ranges;
+    cls.resize(static_cast<size_t>(n_out));
+    for (int64_t o = 0; o < n_out; ++o) {
+        const TapRange r = valid_taps(o, stride, pad, dil, k, in);
+        auto it = ids.find(r);
+        if (it == ids.end()) {
+            it = ids.emplace(r, static_cast<int32_t>(ranges.size())).first;
+            ranges.push_back(r);
+        }
+        cls[static_cast<size_t>(o)] = it->second;
+    }
+    return ranges;
+}
+
+// The affine map and bounds that the post-op chain applies to the raw conv value y:
+// y_final = clamp(alpha*y + beta, lo, hi) per output channel, all in fp64.
+struct PostChain {
+    std::vector<double> alpha, beta, lo, hi;
+    bool has_bounds = false;
+};
+
+PostChain fold_post_ops(const QConvDesc& d) {
+    const size_t oc = static_cast<size_t>(d.g.OC);
+    PostChain p{std::vector<double>(oc, 1.0), std::vector<double>(oc, 0.0),
+                std::vector<double>(oc, -kInf), std::vector<double>(oc, kInf), false};
+    for (const PostOp& op : d.post) {
+        for (size_t o = 0; o < oc; ++o) {
+            const double v = op.v.empty() ? 0.0 : static_cast<double>(op.v.size() == 1 ? op.v[0] : op.v[o]);
+            switch (op.kind) {
+            case PostOp::Bias:
+            case PostOp::Shift:
+                p.beta[o] += v;
+                p.lo[o] += v;
+                p.hi[o] += v;
+                break;
+            case PostOp::Scale: {
+                p.alpha[o] *= v;
+                p.beta[o] *= v;
+                double a = p.lo[o] * v, b = p.hi[o] * v;
+                if (v == 0.0) a = b = 0.0; // clamp(...)*0 is 0 whatever the bounds (inf*0 guarded)
+                if (v < 0) std::swap(a, b);
+                p.lo[o] = a;
+                p.hi[o] = b;
+                break;
+            }
+            case PostOp::Clamp: {
+                const double l = op.lo, h = op.hi;
+                p.lo[o] = std::min(std::max(p.lo[o], l), h);
+                p.hi[o] = std::min(std::max(p.hi[o], l), h);
+                p.has_bounds = true;
+                break;
+            }
+            }
+        }
+    }
+    return p;
+}
+
+} // namespace
+
+int QConvConsts::constant_count() const {
+    int n_vec = 2 + static_cast<int>(n_row_classes * n_col_classes);
+    n_vec += mode == EpilogueMode::Levels ? 2 : (has_bounds ? 2 : 0) + (mode == EpilogueMode::Threshold);
+    return n_vec * static_cast<int>(oc);
+}
+
+QConvConsts fold_qconv(const QConvDesc& d) {
+    fq::require_round_to_nearest();
+    const ConvGeom& g = d.g;
+    QConvConsts c;
+    c.oc = g.OC;
+    c.oc_pad = round_up(g.OC, 16);
+    const size_t ocp = static_cast<size_t>(c.oc_pad);
+
+    // Input activation: r_a = ol_a[c] + k * s_a, s_a per tensor.
+    const double s_a = d.in.step(0);
+    for (int64_t ch = 1; ch < g.C; ++ch)
+        if (d.in.step(ch) != s_a)
+            throw Error(ErrorCode::UnsupportedOp, node_name(d), "per-channel activation scale into a reduction");
+    bool any_ol = false;
+    std::vector<double> ol_a(static_cast<size_t>(g.C));
+    for (int64_t ch = 0; ch < g.C; ++ch) {
+        ol_a[static_cast<size_t>(ch)] = d.in.ol.at(ch);
+        any_ol = any_ol || ol_a[static_cast<size_t>(ch)] != 0.0;
+    }
+
+    const int64_t khw = g.KH * g.KW;
+    const int64_t kk = g.C * khw;
+    // Raw real-valued coefficients per output channel: y = M*D + N*S + E[pattern].
+    std::vector<double> M(static_cast<size_t>(g.OC)), N(static_cast<size_t>(g.OC));
+    // T[o][kh][kw] = sum_c ol_a[c] * w(o,c,kh,kw), then 2-D prefix sums P (KH+1 x KW+1).
+    std::vector<double> P(static_cast<size_t>(g.OC * (g.KH + 1) * (g.KW + 1)), 0.0);
+    c.has_n = false;
+    for (int64_t o = 0; o < g.OC; ++o) {
+        const size_t ou = static_cast<size_t>(o);
+        const bool cst = d.w.const_channel[ou] != 0;
+        const double sw = d.w.s_w[ou], zw = d.w.z_w[ou];
+        M[ou] = cst ? 0.0 : s_a * sw;
+        N[ou] = cst ? s_a * d.w.w_c[ou] : (zw == 0.0 ? 0.0 : -s_a * sw * zw);
+        if (N[ou] != 0.0 || cst) c.has_n = true;
+        if (!any_ol) continue;
+        double* Po = &P[static_cast<size_t>(o * (g.KH + 1) * (g.KW + 1))];
+        for (int64_t kh = 0; kh < g.KH; ++kh)
+            for (int64_t kw = 0; kw < g.KW; ++kw) {
+                double t = 0.0;
+                for (int64_t ch = 0; ch < g.C; ++ch) {
+                    const int64_t idx = o * kk + ch * khw + kh * g.KW + kw;
+                    const double w = cst ? d.w.w_c[ou] : sw * (static_cast<double>(d.w.q[static_cast<size_t>(idx)]) - zw);
+                    t += ol_a[static_cast<size_t>(ch)] * w;
+                }
+                Po[(kh + 1) * (g.KW + 1) + (kw + 1)] =
+                    t + Po[kh * (g.KW + 1) + (kw + 1)] + Po[(kh + 1) * (g.KW + 1) + kw] - Po[kh * (g.KW + 1) + kw];
+            }
+    }
+
+    // Border patterns: only needed when E depends on which taps are valid.
+    std::vector<TapRange> rows{{0, g.KH - 1}}, cols{{0, g.KW - 1}};
+    if (any_ol) {
+        rows = classify(g.OH, g.SH, g.PT, g.DH, g.KH, g.H, c.row_class);
+        cols = classify(g.OW, g.SW, g.PL, g.DW, g.KW, g.W, c.col_class);
+    } else {
+        c.row_class.assign(static_cast<size_t>(g.OH), 0);
+        c.col_class.assign(static_cast<size_t>(g.OW), 0);
+    }
+    c.n_row_classes = static_cast<int64_t>(rows.size());
+    c.n_col_classes = static_cast<int64_t>(cols.size());
+    const size_t n_pat = rows.size() * cols.size();
+    auto E_raw = [&](int64_t o, const TapRange& r, const TapRange& q) -> double {
+        if (!any_ol || r.lo > r.hi || q.lo > q.hi) return 0.0;
+        const double* Po = &P[static_cast<size_t>(o * (g.KH + 1) * (g.KW + 1))];
+        auto at = [&](int64_t i, int64_t j) { return Po[i * (g.KW + 1) + j]; };
+        return at(r.hi + 1, q.hi + 1) - at(r.lo, q.hi + 1) - at(r.hi + 1, q.lo) + at(r.lo, q.lo);
+    };
+
+    const PostChain pc = fold_post_ops(d);
+    c.has_bounds = pc.has_bounds;
+    c.m.assign(ocp, 0.0f);
+    c.n.assign(ocp, 0.0f);
+    c.e.assign(n_pat * ocp, 0.0f);
+
+    if (!d.out_levels) {
+        c.mode = EpilogueMode::Float;
+    } else {
+        bool any_eq = false, any_lt = false;
+        for (int64_t o = 0; o < g.OC; ++o) {
+            const double il = d.out.il.at(o), ih = d.out.ih.at(o);
+            if (!(il <= ih))
+                throw Error(ErrorCode::UnsupportedOp, node_name(d), "next FakeQuantize has input_low > input_high");
+            (il == ih ? any_eq : any_lt) = true;
+        }
+        if (any_eq && any_lt)
+            throw Error(ErrorCode::UnsupportedOp, node_name(d), "next FakeQuantize mixes il == ih and il < ih channels");
+        c.mode = any_eq ? EpilogueMode::Threshold : EpilogueMode::Levels;
+        c.out_levels = d.out.levels;
+        c.v_max = static_cast<float>(d.out.levels - 1);
+    }
+
+    if (c.mode == EpilogueMode::Levels) {
+        c.k_lo.assign(ocp, 0);
+        c.k_hi.assign(ocp, 0);
+        const int L = d.out.levels;
+        for (int64_t o = 0; o < g.OC; ++o) {
+            const size_t ou = static_cast<size_t>(o);
+            if (d.out.ol.at(o) == d.out.oh.at(o)) continue; // constant channel: k = 0 (spec §8.4)
+            const double il = d.out.il.at(o), ih = d.out.ih.at(o);
+            const double isc = static_cast<double>(L - 1) / (ih - il);
+            const double ish = -il * isc;
+            c.m[ou] = to_f32_checked(pc.alpha[ou] * M[ou] * isc, d, "M'");
+            c.n[ou] = to_f32_checked(pc.alpha[ou] * N[ou] * isc, d, "N'");
+            for (size_t r = 0; r < rows.size(); ++r)
+                for (size_t q = 0; q < cols.size(); ++q) {
+                    const double e = (pc.alpha[ou] * E_raw(o, rows[r], cols[q]) + pc.beta[ou]) * isc + ish;
+                    c.e[(r * cols.size() + q) * ocp + ou] = to_f32_checked(e, d, "E'");
+                }
+            const float fil = d.out.il.at(o), fih = d.out.ih.at(o);
+            c.k_lo[ou] = fq::level_index(static_cast<float>(pc.lo[ou]), fil, fih, L);
+            c.k_hi[ou] = fq::level_index(static_cast<float>(pc.hi[ou]), fil, fih, L);
+        }
+        return c;
+    }
+
+    // Threshold and Float: unscaled y in fp32.
+    if (c.has_bounds) {
+        c.y_lo.assign(ocp, 0.0f);
+        c.y_hi.assign(ocp, 0.0f);
+    }
+    if (c.mode == EpilogueMode::Threshold) c.threshold.assign(ocp, std::numeric_limits<float>::infinity());
+    for (int64_t o = 0; o < g.OC; ++o) {
+        const size_t ou = static_cast<size_t>(o);
+        if (c.mode == EpilogueMode::Threshold && d.out.ol.at(o) == d.out.oh.at(o)) continue;
+        c.m[ou] = to_f32_checked(pc.alpha[ou] * M[ou], d, "M");
+        c.n[ou] = to_f32_checked(pc.alpha[ou] * N[ou], d, "N");
+        for (size_t r = 0; r < rows.size(); ++r)
+            for (size_t q = 0; q < cols.size(); ++q)
+                c.e[(r * cols.size() + q) * ocp + ou] =
+                    to_f32_checked(pc.alpha[ou] * E_raw(o, rows[r], cols[q]) + pc.beta[ou], d, "E+b");
+        if (c.has_bounds) {
+            c.y_lo[ou] = static_cast<float>(pc.lo[ou]);
+            c.y_hi[ou] = static_cast<float>(pc.hi[ou]);
+        }
+        if (c.mode == EpilogueMode::Threshold) c.threshold[ou] = d.out.il.at(o);
+    }
+    return c;
+}
+
+void epilogue_scalar(const QConvConsts& c, int64_t o, int64_t pattern, int64_t d, int64_t s, int32_t* k,
+                     float* y) {
+    const size_t ou = static_cast<size_t>(o);
+    const float e = c.e[static_cast<size_t>(pattern * c.oc_pad) + ou];
+    const float acc = c.has_n ? std::fma(static_cast<float>(s), c.n[ou], e) : e;
+    float v = std::fma(static_cast<float>(d), c.m[ou], acc);
+    if (c.mode == EpilogueMode::Levels) {
+        v = v > 0.0f ? v : 0.0f; // vmaxps(v, 0): NaN -> 0
+        v = v < c.v_max ? v : c.v_max;
+        int32_t q = fq::round_rne(v);
+        q = q > c.k_lo[ou] ? q : c.k_lo[ou];
+        q = q < c.k_hi[ou] ? q : c.k_hi[ou];
+        *k = q;
+        return;
+    }
+    if (c.has_bounds) {
+        v = v > c.y_lo[ou] ? v : c.y_lo[ou]; // vmaxps(v, lo): NaN -> lo
+        v = v < c.y_hi[ou] ? v : c.y_hi[ou];
+    }
+    if (c.mode == EpilogueMode::Threshold)
+        *k = v > c.threshold[ou] ? c.out_levels - 1 : 0;
+    else
+        *y = v;
+}
+
+} // namespace qjit

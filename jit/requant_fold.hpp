@@ -1,0 +1,62 @@
+// Constant folding of a fused QConv (spec §4.1, §4.2): the one place that turns a QConvDesc into
+// the fp32 constants of the canonical epilogue. Oracle B and every emitter use it, so they cannot
+// drift apart. Compiled with -ffp-contract=off.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "jit/quant_params.hpp"
+
+namespace qjit {
+
+// Output mode of the epilogue.
+enum class EpilogueMode {
+    Levels,    // v = fma(f,M',fma(fS,N',E')); clamp [0,L-1]; RNE; integer bounds; u8 k
+    Threshold, // next FQ has il == ih: y = fma(f,M,fma(fS,N,E+b)); float bounds; k = y > il ? L-1 : 0
+    Float,     // no next FQ: y as in Threshold, float bounds, f32 output
+};
+
+struct QConvConsts {
+    EpilogueMode mode = EpilogueMode::Levels;
+    int64_t oc = 0;      // real output channels
+    int64_t oc_pad = 0;  // padded to a multiple of 16; padding lanes have all-zero constants
+    bool has_n = false;  // asymmetric weights anywhere: the N*S term is present (per layer)
+
+    std::vector<float> m; // [oc_pad]  M' (Levels) or M (Threshold, Float)
+    std::vector<float> n; // [oc_pad]  N' or N (all zero when !has_n)
+
+    // Border patterns (spec §8.3): pattern of output pixel (oh, ow) is
+    // row_class[oh] * n_col_classes + col_class[ow]; E[pattern * oc_pad + o].
+    int64_t n_row_classes = 1, n_col_classes = 1;
+    std::vector<int32_t> row_class; // [OH]
+    std::vector<int32_t> col_class; // [OW]
+    std::vector<float> e;           // E' (Levels) or E+b (Threshold, Float)
+
+    // Levels: integer bounds applied after rounding, k = min(max(k, k_lo), k_hi). [oc_pad]
+    std::vector<int32_t> k_lo, k_hi;
+    float v_max = 255.0f;           // L-1 of the next FQ
+    // Threshold / Float: fp32 bounds y = min(max(y, y_lo), y_hi) when has_bounds. [oc_pad]
+    bool has_bounds = false;
+    std::vector<float> y_lo, y_hi;
+    // Threshold: the next FQ's il per channel. [oc_pad]
+    std::vector<float> threshold;
+    int out_levels = 256;
+
+    int64_t pattern(int64_t oh, int64_t ow) const {
+        return static_cast<int64_t>(row_class[static_cast<size_t>(oh)]) * n_col_classes +
+               col_class[static_cast<size_t>(ow)];
+    }
+    // Count of distinct per-channel constants the kernel embeds (for describe()).
+    int constant_count() const;
+};
+
+// Throws qjit::Error (naming desc.fused_nodes.front()) when a folded constant is non-finite or subnormal.
+QConvConsts fold_qconv(const QConvDesc& desc);
+
+// Scalar epilogue: the definition Oracle B runs and the JIT must match bit for bit.
+// d, s are the exact integer sums; o the output channel; pattern as above.
+// Returns the u8 level (Levels, Threshold) in *k or the float (Float) in *y.
+void epilogue_scalar(const QConvConsts& c, int64_t o, int64_t pattern, int64_t d, int64_t s,
+                     int32_t* k, float* y);
+
+} // namespace qjit

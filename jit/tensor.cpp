@@ -1,0 +1,70 @@
+#include "qjit/tensor.hpp"
+
+#include <cstring>
+
+#include "qjit/error.hpp"
+
+namespace qjit {
+
+size_t elem_size(ElemType t) {
+    switch (t) {
+    case ElemType::f32: case ElemType::s32: return 4;
+    case ElemType::u8: case ElemType::s8: return 1;
+    }
+    return 1;
+}
+
+const char* to_string(ElemType t) {
+    switch (t) {
+    case ElemType::f32: return "f32";
+    case ElemType::u8: return "u8";
+    case ElemType::s8: return "s8";
+    case ElemType::s32: return "s32";
+    }
+    return "?";
+}
+
+int64_t num_elements(const Shape& s) {
+    int64_t n = 1;
+    for (int64_t d : s) n *= d;
+    return n;
+}
+
+std::string to_string(const Shape& s) {
+    std::string r = "[";
+    for (size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + std::to_string(s[i]);
+    return r + "]";
+}
+
+Tensor::Tensor(ElemType type, Shape shape) : type_(type), shape_(std::move(shape)) {
+    for (int64_t d : shape_)
+        if (d < 0) throw Error(ErrorCode::InvalidArgument, "<tensor>", "negative dimension in " + to_string(shape_));
+    bytes_.assign(static_cast<size_t>(num_elements(shape_)) * elem_size(type_), 0);
+}
+
+template <class T>
+static Tensor make(ElemType t, Shape s, const std::vector<T>& v) {
+    Tensor r(t, std::move(s));
+    if (static_cast<int64_t>(v.size()) != r.numel())
+        throw Error(ErrorCode::InvalidArgument, "<tensor>",
+                    std::to_string(v.size()) + " values for shape " + to_string(r.shape()));
+    if (!v.empty()) std::memcpy(r.raw(), v.data(), v.size() * sizeof(T));
+    return r;
+}
+
+Tensor Tensor::f32(Shape s, const std::vector<float>& v) { return make(ElemType::f32, std::move(s), v); }
+Tensor Tensor::s32(Shape s, const std::vector<int32_t>& v) { return make(ElemType::s32, std::move(s), v); }
+Tensor Tensor::u8(Shape s, const std::vector<uint8_t>& v) { return make(ElemType::u8, std::move(s), v); }
+Tensor Tensor::s8(Shape s, const std::vector<int8_t>& v) { return make(ElemType::s8, std::move(s), v); }
+
+float Tensor::at_f32(int64_t i) const {
+    switch (type_) {
+    case ElemType::f32: return data<float>()[i];
+    case ElemType::s32: return static_cast<float>(data<int32_t>()[i]);
+    case ElemType::u8: return data<uint8_t>()[i];
+    case ElemType::s8: return data<int8_t>()[i];
+    }
+    return 0;
+}
+
+} // namespace qjit
