@@ -11,6 +11,7 @@
 namespace qjit {
 struct QConvDesc;
 struct ActQuant;
+struct QuantWeights;
 } // namespace qjit
 
 namespace qjit::ir {
@@ -43,6 +44,8 @@ struct Node {
     float clamp_lo = 0, clamp_hi = 0;  // Clamp
     std::shared_ptr<const ActQuant> act;    // Quantize / Dequantize
     std::shared_ptr<const QConvDesc> qconv; // QConv
+    // Constant weights folded from a FakeQuantize (value then holds Oracle A's fp32 weights).
+    std::shared_ptr<const QuantWeights> qweights;
 };
 
 class Graph {
