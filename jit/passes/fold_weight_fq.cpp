@@ -1,0 +1,132 @@
+// Pass 1: fold FakeQuantize on constant weights into s8 codes (spec §2.4, §8.1).
+#include <cmath>
+#include <memory>
+
+#include "jit/fq_math.hpp"
+#include "jit/passes/pass_util.hpp"
+#include "jit/passes/passes.hpp"
+
+namespace qjit::passes {
+namespace {
+
+using detail::axis_vector;
+
+// The output-channel axis of the weights as every consumer sees it, or -1 when the FakeQuantize
+// has a consumer that is not a weight input or the consumers disagree.
+int weight_axis(const ir::Graph& g, int fq_id, const Shape& w) {
+    int axis = -1;
+    const std::vector<int> users = g.consumers(fq_id);
+    if (users.empty()) return -1;
+    for (int u : users) {
+        const ir::Node& n = g.node(u);
+        if (n.inputs.size() != 2 || n.inputs[1] != fq_id || n.inputs[0] == fq_id) return -1;
+        int a = -1;
+        if (n.op == ir::Op::Convolution && w.size() == 4)
+            a = 0; // OIHW
+        else if (n.op == ir::Op::MatMul && w.size() == 2)
+            a = n.transpose_b ? 0 : 1; // [N,K] or [K,N]: the axis of N
+        else
+            return -1;
+        if (axis >= 0 && a != axis) return -1;
+        axis = a;
+    }
+    return axis;
+}
+
+bool fold_one(ir::Graph& g, int id) {
+    const ir::Node fq = g.node(id);
+    if (fq.inputs.size() != 5) return false;
+    for (int in : fq.inputs)
+        if (!detail::is_live_constant(g, in)) return false;
+    if (fq.levels < 2 || fq.levels > 256) return false;
+    const Tensor& w = g.node(fq.inputs[0]).value;
+    const Shape& ws = w.shape();
+    if (ws != fq.shape || w.numel() <= 0) return false;
+    const int axis = weight_axis(g, id, ws);
+    if (axis < 0) return false;
+
+    std::vector<float> r[4]; // il, ih, ol, oh
+    for (int i = 0; i < 4; ++i)
+        if (!axis_vector(g.node(fq.inputs[1 + i]).value, ws, axis, fq.broadcast, r[i]) || !detail::all_finite(r[i]))
+            return false;
+    auto at = [](const std::vector<float>& v, int64_t o) { return v.size() == 1 ? v[0] : v[static_cast<size_t>(o)]; };
+    const int64_t oc = ws[static_cast<size_t>(axis)];
+    for (int64_t o = 0; o < oc; ++o)
+        if (!(at(r[0], o) < at(r[1], o))) return false; // il >= ih: generic fp32 path
+
+    const int L = static_cast<int>(fq.levels);
+    const int64_t inner = w.numel() / oc;
+    const int64_t n_cols = ws.back(); // [K,N] row stride
+    auto src = [&](int64_t o, int64_t j) { return axis == 0 ? o * inner + j : j * n_cols + o; };
+
+    auto qw = std::make_shared<QuantWeights>();
+    qw->levels = L;
+    qw->q.assign(static_cast<size_t>(w.numel()), 0);
+    qw->w_float.assign(static_cast<size_t>(w.numel()), 0.0f);
+    qw->s_w.assign(static_cast<size_t>(oc), 0.0);
+    qw->z_w.assign(static_cast<size_t>(oc), 0.0);
+    qw->n_dropped.assign(static_cast<size_t>(oc), 0.0);
+    qw->const_channel.assign(static_cast<size_t>(oc), 0);
+    qw->w_c.assign(static_cast<size_t>(oc), 0.0);
+    Tensor value(ElemType::f32, ws);
+    float* val = value.data<float>();
+    const int c = L / 2;
+    for (int64_t o = 0; o < oc; ++o) {
+        const size_t ou = static_cast<size_t>(o);
+        const float il = at(r[0], o), ih = at(r[1], o), ol = at(r[2], o), oh = at(r[3], o);
+        const bool cst = ol == oh;
+        for (int64_t j = 0; j < inner; ++j) {
+            const int64_t s = src(o, j);
+            const float x = w.at_f32(s);
+            const float y = fq::fake_quantize(x, il, ih, ol, oh, L);
+            val[s] = y;
+            qw->w_float[static_cast<size_t>(o * inner + j)] = y;
+            qw->q[static_cast<size_t>(o * inner + j)] =
+                cst ? int8_t{0} : static_cast<int8_t>(fq::level_index(x, il, ih, L) - c);
+        }
+        if (cst) {
+            qw->const_channel[ou] = 1;
+            qw->w_c[ou] = ol;
+            continue;
+        }
+        const double dol = ol, doh = oh;
+        const double sw = (doh - dol) / static_cast<double>(L - 1);
+        qw->s_w[ou] = sw;
+        if (dol * static_cast<double>(L - 1) + static_cast<double>(c) * (doh - dol) == 0.0) continue; // symmetric
+        const double zw = -static_cast<double>(c) - dol / sw;
+        if (std::fabs(zw) <= std::ldexp(1.0, -16)) {
+            qw->n_dropped[ou] = zw;
+        } else {
+            qw->z_w[ou] = zw;
+        }
+    }
+
+    ir::Node k;
+    k.op = ir::Op::Constant;
+    k.name = fq.name;
+    k.type = ElemType::f32;
+    k.shape = ws;
+    k.value = std::move(value);
+    k.qweights = std::move(qw);
+    const int nid = g.add(std::move(k));
+    g.replace_uses(id, nid);
+    return true;
+}
+
+} // namespace
+
+int fold_weight_fq(ir::Graph& g) {
+    int n = 0;
+    const int count = g.size();
+    for (int id = 0; id < count; ++id) {
+        const ir::Node& node = g.node(id);
+        if (node.dead || node.op != ir::Op::FakeQuantize) continue;
+        if (fold_one(g, id)) {
+            ++n;
+            g.remove_dead();
+        }
+    }
+    return n;
+}
+
+} // namespace qjit::passes

@@ -1,0 +1,43 @@
+#include "jit/passes/pass_manager.hpp"
+
+#include "jit/passes/passes.hpp"
+#include "qjit/error.hpp"
+
+namespace qjit {
+
+void lower(ir::Graph& g, const LowerOptions& options) {
+    passes::fold_weight_fq(g);
+    passes::decompose_activation_fq(g);
+    passes::propagate_dequantize(g);
+    passes::fuse_requantize(g);
+    g.remove_dead();
+    if (options.allow_fp32_fallback) return;
+    const std::vector<std::string> fp32 = fp32_fallback_nodes(g);
+    if (!fp32.empty())
+        throw Error(ErrorCode::UnsupportedOp, fp32.front(),
+                    "cannot run quantized (" + std::to_string(fp32.size()) +
+                        " node(s) would run in fp32) and allow_fp32_fallback is off");
+}
+
+std::vector<std::string> fp32_fallback_nodes(const ir::Graph& g) {
+    std::vector<std::string> r;
+    for (int id : g.topo_order()) {
+        const ir::Node& n = g.node(id);
+        switch (n.op) {
+        case ir::Op::FakeQuantize:
+        case ir::Op::Convolution:
+        case ir::Op::MatMul:
+        case ir::Op::Add:
+        case ir::Op::Multiply:
+        case ir::Op::Relu:
+        case ir::Op::Clamp:
+            r.push_back(n.name);
+            break;
+        default:
+            break;
+        }
+    }
+    return r;
+}
+
+} // namespace qjit
