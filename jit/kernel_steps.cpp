@@ -1,0 +1,109 @@
+#include "jit/kernel_steps.hpp"
+
+#include <algorithm>
+
+namespace qjit {
+namespace {
+
+class QConvStep final : public rt::Step {
+public:
+    QConvStep(std::shared_ptr<JitKernel> k, PackedWeights w, const ConvGeom& g, const ConvBlocking& b,
+              const ActLayout& in, const ActLayout& out, int in_slot, int out_slot)
+        : k_(std::move(k)), w_(std::move(w)), g_(g), in_(in), out_(out), in_slot_(in_slot), out_slot_(out_slot) {
+        n_ocb_ = (g.OC + b.oc_block() - 1) / b.oc_block();
+    }
+    int64_t work_items() const override { return g_.N * g_.OH * n_ocb_; }
+    void run(uint8_t* const* slots, int64_t begin, int64_t end) const override {
+        const uint8_t* src = slots[in_slot_];
+        uint8_t* dst = slots[out_slot_];
+        int64_t i = begin;
+        while (i < end) {
+            const int64_t row = i / n_ocb_, ocb = i % n_ocb_;
+            const int64_t n = row / g_.OH, oh = row % g_.OH;
+            ConvArgs a{};
+            a.src = src + in_.offset(n, 0, 0) * in_.elem_bytes;
+            a.dst = dst + out_.offset(n, 0, 0) * out_.elem_bytes;
+            a.wei = w_.data.get();
+            if (ocb == 0 && end - i >= n_ocb_) {
+                // Whole rows of image n.
+                const int64_t rows = std::min((end - i) / n_ocb_, g_.OH - oh);
+                a.oh_begin = oh;
+                a.oh_end = oh + rows;
+                a.ocb_begin = 0;
+                a.ocb_end = n_ocb_;
+                i += rows * n_ocb_;
+            } else {
+                const int64_t last = std::min(end - i, n_ocb_ - ocb);
+                a.oh_begin = oh;
+                a.oh_end = oh + 1;
+                a.ocb_begin = ocb;
+                a.ocb_end = ocb + last;
+                i += last;
+            }
+            k_->call(&a);
+        }
+    }
+
+private:
+    std::shared_ptr<JitKernel> k_;
+    PackedWeights w_;
+    ConvGeom g_;
+    ActLayout in_, out_;
+    int in_slot_, out_slot_;
+    int64_t n_ocb_ = 1;
+};
+
+// Items are (image, channel); a range becomes one call per image.
+template <class Args, bool ToAct>
+class ElementwiseStep final : public rt::Step {
+public:
+    ElementwiseStep(std::shared_ptr<JitKernel> k, const ActLayout& act, int64_t channels, int in_slot, int out_slot)
+        : k_(std::move(k)), act_(act), c_(channels), in_slot_(in_slot), out_slot_(out_slot) {}
+    int64_t work_items() const override { return act_.N * c_; }
+    void run(uint8_t* const* slots, int64_t begin, int64_t end) const override {
+        const int64_t plane = act_.H * act_.W * c_;
+        for (int64_t i = begin; i < end;) {
+            const int64_t n = i / c_, c0 = i % c_;
+            const int64_t c1 = std::min(c_, c0 + (end - i));
+            Args a{};
+            if constexpr (ToAct) {
+                a.src = reinterpret_cast<const float*>(slots[in_slot_]) + n * plane;
+                a.dst = slots[out_slot_] + act_.offset(n, 0, 0);
+            } else {
+                a.src = slots[in_slot_] + act_.offset(n, 0, 0);
+                a.dst = reinterpret_cast<float*>(slots[out_slot_]) + n * plane;
+            }
+            a.c_begin = c0;
+            a.c_end = c1;
+            k_->call(&a);
+            i += c1 - c0;
+        }
+    }
+
+private:
+    std::shared_ptr<JitKernel> k_;
+    ActLayout act_;
+    int64_t c_;
+    int in_slot_, out_slot_;
+};
+
+} // namespace
+
+std::unique_ptr<rt::Step> make_qconv_step(std::shared_ptr<JitKernel> kernel, PackedWeights weights,
+                                          const ConvGeom& g, const ConvBlocking& b, const ActLayout& in,
+                                          const ActLayout& out, int in_slot, int out_slot) {
+    return std::make_unique<QConvStep>(std::move(kernel), std::move(weights), g, b, in, out, in_slot, out_slot);
+}
+
+std::unique_ptr<rt::Step> make_quantize_step(std::shared_ptr<JitKernel> kernel, const ActLayout& act,
+                                             int64_t channels, int in_slot, int out_slot) {
+    return std::make_unique<ElementwiseStep<QuantizeArgs, true>>(std::move(kernel), act, channels, in_slot, out_slot);
+}
+
+std::unique_ptr<rt::Step> make_dequantize_step(std::shared_ptr<JitKernel> kernel, const ActLayout& act,
+                                               int64_t channels, int in_slot, int out_slot) {
+    return std::make_unique<ElementwiseStep<DequantizeArgs, false>>(std::move(kernel), act, channels, in_slot,
+                                                                   out_slot);
+}
+
+} // namespace qjit

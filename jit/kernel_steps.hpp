@@ -1,0 +1,24 @@
+// Runtime steps that call generated kernels: how each kernel family splits its work into items
+// and turns an item range into kernel calls.
+#pragma once
+#include <memory>
+
+#include "emitters/kernels.hpp"
+#include "runtime/plan.hpp"
+
+namespace qjit {
+
+// QConv: items are (image, output row, oc block) with the oc block innermost. A range is executed
+// as whole rows where it can (one call per run of full rows of an image) and partial rows otherwise.
+std::unique_ptr<rt::Step> make_qconv_step(std::shared_ptr<JitKernel> kernel, PackedWeights weights,
+                                          const ConvGeom& g, const ConvBlocking& b, const ActLayout& in,
+                                          const ActLayout& out, int in_slot, int out_slot);
+
+// Quantize / Dequantize: items are (image, channel). `plane` is H*W floats per channel in the f32
+// tensor; `act` the activation layout as the kernel sees it.
+std::unique_ptr<rt::Step> make_quantize_step(std::shared_ptr<JitKernel> kernel, const ActLayout& act,
+                                             int64_t channels, int in_slot, int out_slot);
+std::unique_ptr<rt::Step> make_dequantize_step(std::shared_ptr<JitKernel> kernel, const ActLayout& act,
+                                               int64_t channels, int in_slot, int out_slot);
+
+} // namespace qjit

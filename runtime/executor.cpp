@@ -1,0 +1,67 @@
+#include "runtime/executor.hpp"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "runtime/act_layout.hpp"
+
+namespace qjit::rt {
+
+static void free_aligned(uint8_t* p) { std::free(p); }
+
+Tensor read_slot_f32(const SlotDesc& s, const uint8_t* data) {
+    Tensor t(ElemType::f32, s.shape);
+    float* dst = t.data<float>();
+    if (s.kind == SlotDesc::F32Plain) {
+        std::memcpy(dst, data, static_cast<size_t>(t.numel()) * 4);
+        return t;
+    }
+    if (s.kind != SlotDesc::F32Act)
+        throw Error(ErrorCode::Internal, "<slot>", "u8 slot read as f32");
+    act_to_logical(data, s.layout, s.shape, dst);
+    return t;
+}
+
+Executor::Executor(Plan plan, int threads) : plan_(std::move(plan)), pool_(threads) {
+    for (const SlotDesc& s : plan_.slots) {
+        if (s.param_index >= 0) {
+            buffers_.emplace_back(nullptr, free_aligned);
+            ptrs_.push_back(nullptr);
+            continue;
+        }
+        const size_t bytes = static_cast<size_t>((s.bytes + 63) / 64 * 64 + 64);
+        uint8_t* p = static_cast<uint8_t*>(std::aligned_alloc(64, bytes));
+        if (!p) throw Error(ErrorCode::Internal, "<executor>", "out of memory");
+        std::memset(p, 0, bytes);
+        if (!s.init.empty()) std::memcpy(p, s.init.data(), s.init.size());
+        buffers_.emplace_back(p, free_aligned);
+        ptrs_.push_back(p);
+    }
+}
+
+std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
+    if (inputs.size() != plan_.param_slots.size())
+        throw Error(ErrorCode::BadInput, "<model>",
+                    "expected " + std::to_string(plan_.param_slots.size()) + " inputs, got " +
+                        std::to_string(inputs.size()));
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        const SlotDesc& s = plan_.slots[static_cast<size_t>(plan_.param_slots[i])];
+        if (inputs[i].type() != ElemType::f32 || inputs[i].shape() != s.shape)
+            throw Error(ErrorCode::BadInput, plan_.param_names[i],
+                        "expected f32 " + to_string(s.shape) + ", got " + to_string(inputs[i].type()) + " " +
+                            to_string(inputs[i].shape()));
+        ptrs_[static_cast<size_t>(plan_.param_slots[i])] =
+            const_cast<uint8_t*>(static_cast<const uint8_t*>(inputs[i].raw()));
+    }
+    for (const auto& step : plan_.steps) {
+        const Step* st = step.get();
+        uint8_t* const* slots = ptrs_.data();
+        pool_.parallel_for(st->work_items(), [st, slots](int64_t b, int64_t e) { st->run(slots, b, e); });
+    }
+    std::vector<Tensor> out;
+    for (int slot : plan_.result_slots)
+        out.push_back(read_slot_f32(plan_.slots[static_cast<size_t>(slot)], ptrs_[static_cast<size_t>(slot)]));
+    return out;
+}
+
+} // namespace qjit::rt

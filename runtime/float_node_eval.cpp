@@ -1,0 +1,34 @@
+#include "runtime/float_node_eval.hpp"
+
+#include "runtime/ref_ops.hpp"
+
+namespace qjit::ref {
+
+Tensor eval_float_node(const ir::Node& n, const std::vector<const Tensor*>& in, bool fp64) {
+    auto need = [&](size_t count) {
+        if (in.size() != count)
+            throw Error(ErrorCode::Internal, n.name, "wrong number of inputs for " + std::string(ir::to_string(n.op)));
+    };
+    switch (n.op) {
+    case ir::Op::FakeQuantize:
+        need(5);
+        return fake_quantize(*in[0], *in[1], *in[2], *in[3], *in[4], static_cast<int>(n.levels));
+    case ir::Op::Convolution: need(2); return conv2d(*in[0], *in[1], n.conv, fp64);
+    case ir::Op::MatMul: need(2); return matmul(*in[0], *in[1], n.transpose_a, n.transpose_b, fp64);
+    case ir::Op::Add: need(2); return add(*in[0], *in[1]);
+    case ir::Op::Multiply: need(2); return multiply(*in[0], *in[1]);
+    case ir::Op::Relu: need(1); return relu(*in[0]);
+    case ir::Op::Clamp: need(1); return clamp(*in[0], n.clamp_lo, n.clamp_hi);
+    case ir::Op::Reshape: need(1); return reshape(*in[0], n.shape);
+    default:
+        throw Error(ErrorCode::Internal, n.name, std::string("not a float compute op: ") + ir::to_string(n.op));
+    }
+}
+
+Tensor eval_float_node(const ir::Graph&, const ir::Node& n, const std::vector<Tensor>& values, bool fp64) {
+    std::vector<const Tensor*> in;
+    for (int id : n.inputs) in.push_back(&values[static_cast<size_t>(id)]);
+    return eval_float_node(n, in, fp64);
+}
+
+} // namespace qjit::ref

@@ -1,0 +1,24 @@
+// B-versus-A acceptance of spec §4.6 for one QConv layer, with teacher forcing: A's operands are
+// the fp32 values of B's input levels, A's conv runs in fp64 over them and A's fp32 weights.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "jit/quant_params.hpp"
+#include "qjit/tensor.hpp"
+
+namespace qjit::oracle {
+
+struct LayerCheck {
+    int64_t outputs = 0;     // values compared
+    int64_t flips = 0;       // B differs from A's nearest level (allowed within delta)
+    int64_t violations = 0;  // outside the §4.6 bound: a bug
+    int64_t max_abs_dk = 0;  // largest |k_B - round(t_A)|
+    double worst_ratio = 0;  // max over outputs of (|diff| - 1/2) / delta for levels, |diff| / bound for floats
+    std::string first_violation;
+};
+
+// k_in: the logical u8 input levels B fed the layer; out_b: B's logical output (u8 levels or f32).
+LayerCheck check_qconv_against_a(const QConvDesc& d, const Tensor& k_in, const Tensor& out_b);
+
+} // namespace qjit::oracle

@@ -1,0 +1,27 @@
+// Checks one compiled model against both oracles: JIT == Oracle B bit for bit (every Result), and
+// every QConv layer of B within spec §4.6 of Oracle A (teacher forcing).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "qjit/qjit.hpp"
+
+namespace qjit::testing {
+
+struct OracleAgreement {
+    bool jit_equals_b = true;
+    std::string mismatch;       // first differing output element, if any
+    int64_t layer_outputs = 0;
+    int64_t flips = 0;
+    int64_t violations = 0;
+    std::string first_violation;
+    bool all_jit = true;        // every step of the schedule is a generated kernel
+    std::string fallback;       // the first non-JIT step
+};
+
+OracleAgreement check_against_oracles(const Graph& graph, CompiledModel& model, const std::vector<Tensor>& inputs);
+
+// Byte equality of two tensors; describes the first difference in *why.
+bool same_bytes(const Tensor& a, const Tensor& b, std::string* why);
+
+} // namespace qjit::testing
