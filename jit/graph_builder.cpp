@@ -1,0 +1,290 @@
+// qjit::Graph (include/qjit/graph.hpp): the builder of the float graph. Each call validates its
+// arguments at once, infers the output shape and type, and appends one ir::Node. Every problem is
+// a qjit::Error that names the node being built.
+#include <cmath>
+#include <string>
+
+#include "jit/ir.hpp"
+#include "qjit/graph.hpp"
+#include "runtime/ref_ops.hpp" // ref::broadcast_shape: the one definition of numpy broadcasting
+
+namespace qjit {
+
+namespace {
+
+// The graph of a live builder; a moved-from builder throws instead of dereferencing null.
+ir::Graph& checked(const std::unique_ptr<ir::Graph>& g, const std::string& name) {
+    if (!g) throw Error(ErrorCode::InvalidArgument, name, "the Graph was moved from");
+    if (name.empty()) throw Error(ErrorCode::InvalidArgument, name, "node name is empty");
+    return *g;
+}
+
+// An existing node usable as an input (`role` says which input, for the message).
+const ir::Node& input(const ir::Graph& g, const std::string& name, NodeRef r, const char* role) {
+    if (r.id < 0 || r.id >= g.size())
+        throw Error(ErrorCode::InvalidArgument, name,
+                    std::string("input ") + role + " refers to unknown node id " + std::to_string(r.id));
+    const ir::Node& n = g.node(r.id);
+    if (n.dead)
+        throw Error(ErrorCode::InvalidArgument, name, std::string("input ") + role + " '" + n.name + "' is dead");
+    if (n.op == ir::Op::Result)
+        throw Error(ErrorCode::InvalidArgument, name,
+                    std::string("input ") + role + " '" + n.name + "' is a Result, which has no consumers");
+    return n;
+}
+
+// Every op other than Parameter and Constant takes f32 inputs only.
+const ir::Node& f32_input(const ir::Graph& g, const std::string& name, NodeRef r, const char* role) {
+    const ir::Node& n = input(g, name, r, role);
+    if (n.type != ElemType::f32)
+        throw Error(ErrorCode::UnsupportedOp, name,
+                    std::string("input ") + role + " '" + n.name + "' is " + to_string(n.type) +
+                        "; this op takes f32 only");
+    return n;
+}
+
+ir::Node make(ir::Op op, const std::string& name, std::vector<int> inputs, Shape shape) {
+    ir::Node n;
+    n.op = op;
+    n.name = name;
+    n.inputs = std::move(inputs);
+    n.type = ElemType::f32;
+    n.shape = std::move(shape);
+    return n;
+}
+
+NodeRef append(ir::Graph& g, ir::Node n) { return NodeRef{g.add(std::move(n))}; }
+
+void require_positive_dims(const std::string& name, const Shape& s, const char* what) {
+    for (int64_t d : s)
+        if (d < 1)
+            throw Error(ErrorCode::InvalidArgument, name,
+                        std::string(what) + " shape " + to_string(s) + " has a dimension < 1 (zero-sized tensors are not supported)");
+}
+
+void require_pair(const std::string& name, const std::vector<int64_t>& v, int64_t min, const char* what) {
+    if (v.size() != 2)
+        throw Error(ErrorCode::InvalidArgument, name, std::string(what) + " needs 2 values, got " + std::to_string(v.size()));
+    for (int64_t e : v)
+        if (e < min)
+            throw Error(ErrorCode::InvalidArgument, name,
+                        std::string(what) + " " + to_string(v) + " has a value < " + std::to_string(min));
+}
+
+// numpy rule for one operand: `from` stretches to `to` without changing `to`.
+bool broadcasts_to(const Shape& from, const Shape& to) {
+    if (from.size() > to.size()) return false;
+    const size_t lead = to.size() - from.size();
+    for (size_t i = 0; i < from.size(); ++i)
+        if (from[i] != 1 && from[i] != to[lead + i]) return false;
+    return true;
+}
+
+// Output size of one spatial conv axis, or 0 when the (dilated) kernel does not fit.
+int64_t conv_out(int64_t in, int64_t k, int64_t stride, int64_t dil, int64_t pb, int64_t pe) {
+    const int64_t span = in + pb + pe, eff = dil * (k - 1) + 1;
+    return span < eff ? 0 : (span - eff) / stride + 1;
+}
+
+} // namespace
+
+Graph::Graph() : g_(std::make_unique<ir::Graph>()) {}
+Graph::~Graph() = default;
+Graph::Graph(const Graph& other) : g_(std::make_unique<ir::Graph>(other.g_ ? *other.g_ : ir::Graph{})) {}
+Graph& Graph::operator=(const Graph& other) {
+    if (this != &other) g_ = std::make_unique<ir::Graph>(other.g_ ? *other.g_ : ir::Graph{});
+    return *this;
+}
+Graph::Graph(Graph&&) noexcept = default;
+Graph& Graph::operator=(Graph&&) noexcept = default;
+
+NodeRef Graph::parameter(const std::string& name, Shape shape, ElemType type) {
+    ir::Graph& g = checked(g_, name);
+    require_positive_dims(name, shape, "parameter");
+    if (type != ElemType::f32)
+        throw Error(ErrorCode::UnsupportedOp, name,
+                    std::string("parameter type ") + to_string(type) + ": non-f32 parameters need an importer");
+    return append(g, make(ir::Op::Parameter, name, {}, std::move(shape)));
+}
+
+NodeRef Graph::constant(const std::string& name, Tensor value) {
+    ir::Graph& g = checked(g_, name);
+    if (value.empty()) throw Error(ErrorCode::InvalidArgument, name, "constant has no value");
+    require_positive_dims(name, value.shape(), "constant");
+    ir::Node n = make(ir::Op::Constant, name, {}, value.shape());
+    n.type = value.type();
+    n.value = std::move(value);
+    return append(g, std::move(n));
+}
+
+NodeRef Graph::fake_quantize(const std::string& name, NodeRef x, NodeRef in_low, NodeRef in_high, NodeRef out_low,
+                             NodeRef out_high, int64_t levels, Broadcast broadcast) {
+    ir::Graph& g = checked(g_, name);
+    static const char* const roles[5] = {"x", "input_low", "input_high", "output_low", "output_high"};
+    const NodeRef refs[5] = {x, in_low, in_high, out_low, out_high};
+    for (int i = 0; i < 5; ++i) input(g, name, refs[i], roles[i]);
+    if (levels < 2 || levels > 256)
+        throw Error(ErrorCode::InvalidLevels, name, "levels = " + std::to_string(levels) + "; qjit supports 2..256");
+    if (broadcast == Broadcast::pdpd)
+        throw Error(ErrorCode::UnsupportedOp, name,
+                    "auto_broadcast pdpd is not supported (spec §1.3); use numpy or none");
+    const Shape& xs = f32_input(g, name, x, "x").shape;
+    for (int i = 1; i < 5; ++i) {
+        const ir::Node& r = f32_input(g, name, refs[i], roles[i]);
+        // Non-constant ranges are legal here; the lowering passes keep such a FakeQuantize in fp32.
+        if (r.op == ir::Op::Constant)
+            for (int64_t e = 0; e < r.value.numel(); ++e)
+                if (!std::isfinite(r.value.data<float>()[e]))
+                    throw Error(ErrorCode::NonFiniteRange, name,
+                                std::string(roles[i]) + " '" + r.name + "' holds a NaN or infinite value");
+        const bool fits = broadcast == Broadcast::none ? r.shape == xs : broadcasts_to(r.shape, xs);
+        if (!fits)
+            throw Error(ErrorCode::ShapeMismatch, name,
+                        std::string(roles[i]) + " shape " + to_string(r.shape) + " does not " +
+                            (broadcast == Broadcast::none ? "equal" : "broadcast to") + " x shape " + to_string(xs));
+    }
+    ir::Node n = make(ir::Op::FakeQuantize, name, {x.id, in_low.id, in_high.id, out_low.id, out_high.id}, xs);
+    n.levels = levels;
+    n.broadcast = broadcast;
+    return append(g, std::move(n));
+}
+
+NodeRef Graph::convolution(const std::string& name, NodeRef x, NodeRef weights, const ConvParams& p) {
+    ir::Graph& g = checked(g_, name);
+    const Shape& xs = f32_input(g, name, x, "x").shape;
+    const Shape& ws = f32_input(g, name, weights, "weights").shape;
+    if (xs.size() != 4)
+        throw Error(ErrorCode::ShapeMismatch, name, "data shape " + to_string(xs) + " is not rank 4 (NCHW)");
+    if (ws.size() != 4)
+        throw Error(ErrorCode::ShapeMismatch, name, "weights shape " + to_string(ws) + " is not rank 4 (OIHW)");
+    if (xs[1] != ws[1])
+        throw Error(ErrorCode::ShapeMismatch, name,
+                    "data has " + std::to_string(xs[1]) + " channels but weights expect " + std::to_string(ws[1]));
+    require_pair(name, p.strides, 1, "strides");
+    require_pair(name, p.dilations, 1, "dilations");
+    require_pair(name, p.pads_begin, 0, "pads_begin");
+    require_pair(name, p.pads_end, 0, "pads_end");
+    const int64_t oh = conv_out(xs[2], ws[2], p.strides[0], p.dilations[0], p.pads_begin[0], p.pads_end[0]);
+    const int64_t ow = conv_out(xs[3], ws[3], p.strides[1], p.dilations[1], p.pads_begin[1], p.pads_end[1]);
+    if (oh < 1 || ow < 1)
+        throw Error(ErrorCode::ShapeMismatch, name,
+                    "kernel " + to_string(ws) + " does not fit the padded input " + to_string(xs));
+    ir::Node n = make(ir::Op::Convolution, name, {x.id, weights.id}, {xs[0], ws[0], oh, ow});
+    n.conv = p;
+    return append(g, std::move(n));
+}
+
+NodeRef Graph::matmul(const std::string& name, NodeRef a, NodeRef b, bool transpose_a, bool transpose_b) {
+    ir::Graph& g = checked(g_, name);
+    const Shape& sa = f32_input(g, name, a, "a").shape;
+    const Shape& sb = f32_input(g, name, b, "b").shape;
+    if (sa.size() < 2 || sb.size() < 2)
+        throw Error(ErrorCode::ShapeMismatch, name,
+                    "operands " + to_string(sa) + " and " + to_string(sb) + " need rank >= 2");
+    const size_t ra = sa.size(), rb = sb.size();
+    const int64_t M = transpose_a ? sa[ra - 1] : sa[ra - 2], K = transpose_a ? sa[ra - 2] : sa[ra - 1];
+    const int64_t Kb = transpose_b ? sb[rb - 1] : sb[rb - 2], N = transpose_b ? sb[rb - 2] : sb[rb - 1];
+    if (K != Kb)
+        throw Error(ErrorCode::ShapeMismatch, name,
+                    "reduction sizes differ: " + to_string(sa) + (transpose_a ? "^T" : "") + " * " + to_string(sb) +
+                        (transpose_b ? "^T" : "") + " has K = " + std::to_string(K) + " vs " + std::to_string(Kb));
+    Shape out = ref::broadcast_shape(Shape(sa.begin(), sa.end() - 2), Shape(sb.begin(), sb.end() - 2), name);
+    out.push_back(M);
+    out.push_back(N);
+    ir::Node n = make(ir::Op::MatMul, name, {a.id, b.id}, std::move(out));
+    n.transpose_a = transpose_a;
+    n.transpose_b = transpose_b;
+    return append(g, std::move(n));
+}
+
+NodeRef Graph::add(const std::string& name, NodeRef a, NodeRef b) {
+    ir::Graph& g = checked(g_, name);
+    const Shape& sa = f32_input(g, name, a, "a").shape;
+    const Shape& sb = f32_input(g, name, b, "b").shape;
+    return append(g, make(ir::Op::Add, name, {a.id, b.id}, ref::broadcast_shape(sa, sb, name)));
+}
+
+NodeRef Graph::multiply(const std::string& name, NodeRef a, NodeRef b) {
+    ir::Graph& g = checked(g_, name);
+    const Shape& sa = f32_input(g, name, a, "a").shape;
+    const Shape& sb = f32_input(g, name, b, "b").shape;
+    return append(g, make(ir::Op::Multiply, name, {a.id, b.id}, ref::broadcast_shape(sa, sb, name)));
+}
+
+NodeRef Graph::relu(const std::string& name, NodeRef x) {
+    ir::Graph& g = checked(g_, name);
+    const Shape& s = f32_input(g, name, x, "x").shape;
+    return append(g, make(ir::Op::Relu, name, {x.id}, s));
+}
+
+NodeRef Graph::clamp(const std::string& name, NodeRef x, float lo, float hi) {
+    ir::Graph& g = checked(g_, name);
+    const Shape& s = f32_input(g, name, x, "x").shape;
+    if (std::isnan(lo) || std::isnan(hi)) throw Error(ErrorCode::InvalidArgument, name, "clamp bound is NaN");
+    if (lo > hi)
+        throw Error(ErrorCode::InvalidArgument, name,
+                    "clamp bounds inverted: lo " + std::to_string(lo) + " > hi " + std::to_string(hi));
+    ir::Node n = make(ir::Op::Clamp, name, {x.id}, s);
+    n.clamp_lo = lo;
+    n.clamp_hi = hi;
+    return append(g, std::move(n));
+}
+
+NodeRef Graph::reshape(const std::string& name, NodeRef x, const Shape& target) {
+    ir::Graph& g = checked(g_, name);
+    const Shape& in = f32_input(g, name, x, "x").shape;
+    Shape out = target;
+    int infer = -1;
+    int64_t known = 1;
+    for (size_t i = 0; i < out.size(); ++i) {
+        if (out[i] == -1) {
+            if (infer >= 0) throw Error(ErrorCode::InvalidArgument, name, "target " + to_string(target) + " has two -1");
+            infer = static_cast<int>(i);
+            continue;
+        }
+        if (out[i] == 0) {
+            if (i >= in.size())
+                throw Error(ErrorCode::InvalidArgument, name,
+                            "target " + to_string(target) + ": 0 at axis " + std::to_string(i) +
+                                " has no input dimension to copy from " + to_string(in));
+            out[i] = in[i];
+        }
+        if (out[i] < 1)
+            throw Error(ErrorCode::InvalidArgument, name, "target " + to_string(target) + " has a negative dimension");
+        known *= out[i];
+    }
+    const int64_t count = num_elements(in);
+    if (infer >= 0) {
+        if (count % known != 0)
+            throw Error(ErrorCode::ShapeMismatch, name,
+                        "cannot infer -1 in " + to_string(target) + " for input " + to_string(in));
+        out[static_cast<size_t>(infer)] = count / known;
+    }
+    if (num_elements(out) != count)
+        throw Error(ErrorCode::ShapeMismatch, name,
+                    "target " + to_string(target) + " has " + std::to_string(num_elements(out)) +
+                        " elements, input " + to_string(in) + " has " + std::to_string(count));
+    return append(g, make(ir::Op::Reshape, name, {x.id}, std::move(out)));
+}
+
+NodeRef Graph::result(const std::string& name, NodeRef x) {
+    ir::Graph& g = checked(g_, name);
+    const Shape& s = f32_input(g, name, x, "x").shape;
+    return append(g, make(ir::Op::Result, name, {x.id}, s));
+}
+
+const Shape& Graph::shape_of(NodeRef r) const {
+    const std::string who = "<node id " + std::to_string(r.id) + ">";
+    if (!g_ || r.id < 0 || r.id >= g_->size())
+        throw Error(ErrorCode::InvalidArgument, who, "no such node in this graph");
+    return g_->node(r.id).shape;
+}
+
+ElemType Graph::type_of(NodeRef r) const {
+    const std::string who = "<node id " + std::to_string(r.id) + ">";
+    if (!g_ || r.id < 0 || r.id >= g_->size())
+        throw Error(ErrorCode::InvalidArgument, who, "no such node in this graph");
+    return g_->node(r.id).type;
+}
+
+} // namespace qjit

@@ -1,0 +1,220 @@
+// Reference float ops (see ref_ops.hpp): fixed loop order, one fp rounding per operation.
+#include "runtime/ref_ops.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "jit/fq_math.hpp"
+#include "qjit/error.hpp"
+
+namespace qjit::ref {
+
+namespace {
+
+void require_f32(const Tensor& t, const char* op) {
+    if (t.type() != ElemType::f32)
+        throw Error(ErrorCode::Internal, op, std::string("expects f32 tensors, got ") + to_string(t.type()));
+}
+
+// Applies f elementwise to a and b broadcast together.
+template <class F>
+Tensor binary(const Tensor& a, const Tensor& b, const char* op, F f) {
+    require_f32(a, op);
+    require_f32(b, op);
+    const Shape out_shape = broadcast_shape(a.shape(), b.shape(), op);
+    Tensor out(ElemType::f32, out_shape);
+    const BroadcastIndex ia(a.shape(), out_shape), ib(b.shape(), out_shape);
+    const float* pa = a.data<float>();
+    const float* pb = b.data<float>();
+    float* po = out.data<float>();
+    for (int64_t i = 0; i < out.numel(); ++i) po[i] = f(pa[ia(i)], pb[ib(i)]);
+    return out;
+}
+
+template <class F>
+Tensor unary(const Tensor& x, const char* op, F f) {
+    require_f32(x, op);
+    Tensor out(ElemType::f32, x.shape());
+    const float* px = x.data<float>();
+    float* po = out.data<float>();
+    for (int64_t i = 0; i < x.numel(); ++i) po[i] = f(px[i]);
+    return out;
+}
+
+} // namespace
+
+std::vector<int64_t> broadcast_shape(const Shape& a, const Shape& b, const std::string& node) {
+    const size_t rank = std::max(a.size(), b.size());
+    Shape out(rank);
+    for (size_t i = 0; i < rank; ++i) {
+        // i counts from the right
+        const int64_t da = i < a.size() ? a[a.size() - 1 - i] : 1;
+        const int64_t db = i < b.size() ? b[b.size() - 1 - i] : 1;
+        if (da != db && da != 1 && db != 1)
+            throw Error(ErrorCode::ShapeMismatch, node,
+                        "shapes " + to_string(a) + " and " + to_string(b) + " do not broadcast");
+        out[rank - 1 - i] = da == 1 ? db : da;
+    }
+    return out;
+}
+
+BroadcastIndex::BroadcastIndex(const Shape& in, const Shape& out) : out_dims_(out), in_strides_(out.size(), 0) {
+    if (in.size() > out.size())
+        throw Error(ErrorCode::Internal, "<broadcast>", to_string(in) + " has a higher rank than " + to_string(out));
+    identity_ = in == out;
+    const size_t lead = out.size() - in.size();
+    int64_t stride = 1;
+    for (size_t j = in.size(); j-- > 0;) {
+        const int64_t d = in[j];
+        if (d != 1 && d != out[lead + j])
+            throw Error(ErrorCode::Internal, "<broadcast>", to_string(in) + " does not broadcast to " + to_string(out));
+        in_strides_[lead + j] = d == 1 ? 0 : stride;
+        stride *= d;
+    }
+}
+
+int64_t BroadcastIndex::operator()(int64_t out_flat) const {
+    if (identity_) return out_flat;
+    int64_t off = 0;
+    for (size_t j = out_dims_.size(); j-- > 0;) {
+        const int64_t d = out_dims_[j];
+        off += (out_flat % d) * in_strides_[j];
+        out_flat /= d;
+    }
+    return off;
+}
+
+Tensor fake_quantize(const Tensor& x, const Tensor& il, const Tensor& ih, const Tensor& ol, const Tensor& oh,
+                     int levels) {
+    const char* op = "<ref::fake_quantize>";
+    for (const Tensor* t : {&x, &il, &ih, &ol, &oh}) require_f32(*t, op);
+    const Shape& s = x.shape();
+    const BroadcastIndex bil(il.shape(), s), bih(ih.shape(), s), bol(ol.shape(), s), boh(oh.shape(), s);
+    Tensor out(ElemType::f32, s);
+    const float* px = x.data<float>();
+    float* po = out.data<float>();
+    for (int64_t i = 0; i < x.numel(); ++i)
+        po[i] = fq::fake_quantize(px[i], il.data<float>()[bil(i)], ih.data<float>()[bih(i)],
+                                  ol.data<float>()[bol(i)], oh.data<float>()[boh(i)], levels);
+    return out;
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const ConvParams& p, bool fp64) {
+    const char* op = "<ref::conv2d>";
+    require_f32(x, op);
+    require_f32(w, op);
+    if (x.shape().size() != 4 || w.shape().size() != 4 || x.shape()[1] != w.shape()[1])
+        throw Error(ErrorCode::Internal, op, "bad shapes " + to_string(x.shape()) + " * " + to_string(w.shape()));
+    const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
+    const int64_t O = w.shape()[0], KH = w.shape()[2], KW = w.shape()[3];
+    const int64_t SH = p.strides[0], SW = p.strides[1], DH = p.dilations[0], DW = p.dilations[1];
+    const int64_t PT = p.pads_begin[0], PL = p.pads_begin[1];
+    const int64_t OH = (H + PT + p.pads_end[0] - DH * (KH - 1) - 1) / SH + 1;
+    const int64_t OW = (W + PL + p.pads_end[1] - DW * (KW - 1) - 1) / SW + 1;
+    Tensor out(ElemType::f32, {N, O, OH, OW});
+    const float* px = x.data<float>();
+    const float* pw = w.data<float>();
+    float* po = out.data<float>();
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t o = 0; o < O; ++o)
+            for (int64_t oy = 0; oy < OH; ++oy)
+                for (int64_t ox = 0; ox < OW; ++ox) {
+                    float acc = 0.0f;
+                    double acc64 = 0.0;
+                    for (int64_t c = 0; c < C; ++c)
+                        for (int64_t ky = 0; ky < KH; ++ky) {
+                            const int64_t iy = oy * SH - PT + ky * DH;
+                            if (iy < 0 || iy >= H) continue;
+                            for (int64_t kx = 0; kx < KW; ++kx) {
+                                const int64_t ix = ox * SW - PL + kx * DW;
+                                if (ix < 0 || ix >= W) continue;
+                                const float a = px[((n * C + c) * H + iy) * W + ix];
+                                const float b = pw[((o * C + c) * KH + ky) * KW + kx];
+                                if (fp64)
+                                    acc64 += static_cast<double>(a) * static_cast<double>(b);
+                                else
+                                    acc += a * b;
+                            }
+                        }
+                    po[((n * O + o) * OH + oy) * OW + ox] = fp64 ? static_cast<float>(acc64) : acc;
+                }
+    return out;
+}
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, bool fp64) {
+    const char* op = "<ref::matmul>";
+    require_f32(a, op);
+    require_f32(b, op);
+    const Shape& sa = a.shape();
+    const Shape& sb = b.shape();
+    if (sa.size() < 2 || sb.size() < 2) throw Error(ErrorCode::Internal, op, "operands need rank >= 2");
+    const int64_t ra = static_cast<int64_t>(sa.size()), rb = static_cast<int64_t>(sb.size());
+    const int64_t M = ta ? sa[ra - 1] : sa[ra - 2], K = ta ? sa[ra - 2] : sa[ra - 1];
+    const int64_t Kb = tb ? sb[rb - 1] : sb[rb - 2], N = tb ? sb[rb - 2] : sb[rb - 1];
+    if (K != Kb) throw Error(ErrorCode::Internal, op, "K mismatch " + to_string(sa) + " * " + to_string(sb));
+    const Shape batch_a(sa.begin(), sa.end() - 2), batch_b(sb.begin(), sb.end() - 2);
+    const Shape batch = broadcast_shape(batch_a, batch_b, op);
+    Shape out_shape = batch;
+    out_shape.push_back(M);
+    out_shape.push_back(N);
+    Tensor out(ElemType::f32, out_shape);
+    const BroadcastIndex ba(batch_a, batch), bb(batch_b, batch);
+    // element strides inside one matrix: a[m,k] and b[k,n] after the transposes
+    const int64_t a_sm = ta ? 1 : K, a_sk = ta ? M : 1;
+    const int64_t b_sk = tb ? 1 : N, b_sn = tb ? K : 1;
+    const float* pa = a.data<float>();
+    const float* pb = b.data<float>();
+    float* po = out.data<float>();
+    for (int64_t bi = 0; bi < num_elements(batch); ++bi) {
+        const float* ma = pa + ba(bi) * M * K;
+        const float* mb = pb + bb(bi) * K * N;
+        float* mo = po + bi * M * N;
+        for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N; ++n) {
+                float acc = 0.0f;
+                double acc64 = 0.0;
+                for (int64_t k = 0; k < K; ++k) {
+                    const float x = ma[m * a_sm + k * a_sk];
+                    const float y = mb[k * b_sk + n * b_sn];
+                    if (fp64)
+                        acc64 += static_cast<double>(x) * static_cast<double>(y);
+                    else
+                        acc += x * y;
+                }
+                mo[m * N + n] = fp64 ? static_cast<float>(acc64) : acc;
+            }
+    }
+    return out;
+}
+
+Tensor add(const Tensor& a, const Tensor& b) {
+    return binary(a, b, "<ref::add>", [](float x, float y) { return x + y; });
+}
+
+Tensor multiply(const Tensor& a, const Tensor& b) {
+    return binary(a, b, "<ref::multiply>", [](float x, float y) { return x * y; });
+}
+
+Tensor relu(const Tensor& x) {
+    return unary(x, "<ref::relu>", [](float v) { return std::isnan(v) ? v : (v > 0.0f ? v : 0.0f); });
+}
+
+Tensor clamp(const Tensor& x, float lo, float hi) {
+    return unary(x, "<ref::clamp>", [lo, hi](float v) {
+        if (std::isnan(v)) return v;
+        return v < lo ? lo : (v > hi ? hi : v);
+    });
+}
+
+Tensor reshape(const Tensor& x, const Shape& shape) {
+    require_f32(x, "<ref::reshape>");
+    if (num_elements(shape) != x.numel())
+        throw Error(ErrorCode::Internal, "<ref::reshape>", "cannot reshape " + to_string(x.shape()) + " to " + to_string(shape));
+    Tensor out(ElemType::f32, shape);
+    const float* px = x.data<float>();
+    float* po = out.data<float>();
+    for (int64_t i = 0; i < x.numel(); ++i) po[i] = px[i];
+    return out;
+}
+
+} // namespace qjit::ref
