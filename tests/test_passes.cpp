@@ -16,6 +16,8 @@
 #include "jit/quant_params.hpp"
 #include "jit/requant_fold.hpp"
 #include "qjit/graph.hpp"
+#include "runtime/oracle_a.hpp"
+#include "runtime/oracle_b.hpp"
 #include "runtime/qconv_ref.hpp"
 
 namespace qjit {
@@ -870,6 +872,38 @@ TEST(Lower, ConvConvFcChainIsFullyQuantized) {
     EXPECT_FALSE(c3.out_levels);
     EXPECT_EQ(c3.g.str(), "N2C5H6W6_OC10_K6x6_S1x1_D1x1_P0,0,0,0");
     for (const ir::Node* n : qc) EXPECT_NO_THROW(fold_qconv(*n->qconv)) << n->name;
+}
+
+TEST(Lower, LoweredChainUnderOracleBMatchesOracleA) {
+    // Per-channel input offsets with one exact step (2/255), per-channel weights, bias, ReLU,
+    // requantize, flatten-FC: Oracle B on the lowered graph against Oracle A on the float graph.
+    Graph b;
+    const NodeRef x = b.parameter("x", {2, 3, 6, 6});
+    const Shape c3{1, 3, 1, 1};
+    NodeRef t = fq_t(b, "fq_in", x, c3, {-1, -1.5f, -0.5f}, {1, 0.5f, 1.5f}, {-1, -0.25f, 0.25f}, {1, 1.75f, 2.25f});
+    const std::vector<float> lo = {-1, -0.5f, -0.25f, -2}, hi = {1, 0.5f, 0.25f, 2};
+    const NodeRef w1 = fq_t(b, "w1q", cst(b, "w1", {4, 3, 3, 3}, values(108, -1, 1, 25)), {4, 1, 1, 1}, lo, hi, lo, hi);
+    ConvParams p;
+    p.pads_begin = {1, 1};
+    p.pads_end = {1, 1};
+    t = b.relu("relu1", b.add("bias1", b.convolution("conv1", t, w1, p), cst(b, "b1", {1, 4, 1, 1}, {0.1f, -0.2f, 0.3f, 0})));
+    t = fq(b, "fq1", t, 0.0f, 2.55f, 0.0f, 2.55f);
+    t = b.convolution("conv2", t, fq(b, "w2q", cst(b, "w2", {5, 4, 1, 1}, values(20, -1, 1, 26)), -1, 1, -1, 1));
+    t = b.reshape("flatten", fq(b, "fq2", t, -4.0f, 4.0f, -4.0f, 4.0f), {2, -1});
+    t = b.matmul("fc", t, fq(b, "w3q", cst(b, "w3", {180, 10}, values(1800, -1, 1, 27)), -0.5f, 0.5f, -0.5f, 0.5f));
+    b.result("y", t);
+    ir::Graph g = b.ir();
+    lower(g, LowerOptions{false});
+    ASSERT_EQ(g.op_signature(), "Parameter,Quantize,QConv,QConv,QConv,Result");
+    const std::vector<Tensor> in = {Tensor::f32({2, 3, 6, 6}, values(216, -1.2f, 1.2f, 5))};
+    const Tensor ya = oracle::oracle_a_outputs(b.ir(), in)[0];
+    const Tensor yb = oracle::oracle_b_outputs(g, in)[0];
+    ASSERT_EQ(ya.shape(), yb.shape());
+    double max_a = 0;
+    for (int64_t i = 0; i < ya.numel(); ++i) max_a = std::max(max_a, double(std::fabs(ya.at_f32(i))));
+    EXPECT_GT(max_a, 1.0);
+    // Fixed data with no level flip between A and B: the difference is fp32 rounding only.
+    for (int64_t i = 0; i < ya.numel(); ++i) EXPECT_NEAR(yb.at_f32(i), ya.at_f32(i), 1e-5 * max_a) << i;
 }
 
 TEST(Lower, Fp32FallbackIsReportedAndCanBeRefused) {
