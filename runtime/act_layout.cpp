@@ -29,9 +29,10 @@ ActLayout act_layout_for(const Shape& s, int64_t elem_bytes) {
 template <bool ToAct>
 static void convert(const uint8_t* src, const Shape& s, uint8_t* dst, const ActLayout& l) {
     const size_t eb = static_cast<size_t>(l.elem_bytes);
-    // Logical index of (n, c, h, w) in the canonical view.
+    // Logical index of (n, c, h, w). Rank 2 is pixel-major ([pixels][channels]), whichever of
+    // N, H, W the layout spreads the pixels over (FC rows as W, or images as N).
     auto logical = [&](int64_t n, int64_t c, int64_t h, int64_t w) -> int64_t {
-        if (s.size() == 2) return w * l.C + c;
+        if (s.size() == 2) return ((n * l.H + h) * l.W + w) * l.C + c;
         return ((n * l.C + c) * l.H + h) * l.W + w;
     };
     for (int64_t n = 0; n < l.N; ++n)

@@ -45,7 +45,7 @@ LayerCheck check_qconv_against_a(const QConvDesc& d, const Tensor& k_in, const T
     std::vector<uint8_t> k(static_cast<size_t>(in.bytes()));
     rt::logical_to_act(k_in.raw(), k_in.shape(), k.data(), in);
     ActLayout out = rt::act_layout_for(out_b.shape(), static_cast<int64_t>(elem_size(out_b.type())));
-    out.c_stride = g.OC;
+    out.N = g.N; out.H = g.OH; out.W = g.OW; out.C = g.OC; out.c_stride = g.OC;
     std::vector<uint8_t> ob(static_cast<size_t>(out.bytes()));
     rt::logical_to_act(out_b.raw(), out_b.shape(), ob.data(), out);
     const int La = d.in.levels;

@@ -50,7 +50,8 @@ std::string ChainConfig::str() const {
            " pc_out=" + std::to_string(per_channel_out) + " seed=" + std::to_string(seed);
 }
 
-ChainConfig random_chain_config(std::mt19937_64& rng) {
+ChainConfig random_chain_config(uint64_t seed) {
+    std::mt19937_64 rng(seed);
     auto pick = [&](std::initializer_list<int64_t> v) { return *(v.begin() + rng() % v.size()); };
     ChainConfig c;
     c.n = pick({1, 1, 2});
@@ -72,7 +73,7 @@ ChainConfig random_chain_config(std::mt19937_64& rng) {
     c.levels_w = static_cast<int>(pick({255, 256, 255, 16, 15}));
     c.asym_weights = rng() % 4 == 0;
     c.per_channel_out = rng() % 3 == 0;
-    c.seed = rng();
+    c.seed = seed;
     return c;
 }
 

@@ -23,8 +23,9 @@ struct ChainConfig {
     std::string str() const;
 };
 
-// Random configuration drawn from rng (small shapes, every tail and edge the kernels have).
-ChainConfig random_chain_config(std::mt19937_64& rng);
+// Random configuration determined by `seed` (small shapes, every tail and edge the kernels have);
+// the returned config's seed is `seed`, so random_chain_config(cfg.seed) reproduces it.
+ChainConfig random_chain_config(uint64_t seed);
 
 // Builds the chain; input_range is [lo, hi] of the input FakeQuantize.
 Graph build_chain(const ChainConfig& cfg);

@@ -8,7 +8,7 @@
 #include "runtime/oracle_b.hpp"
 #include "runtime/oracle_check.hpp"
 
-namespace qjit::testing {
+namespace qjit::tsupport {
 
 bool same_bytes(const Tensor& a, const Tensor& b, std::string* why) {
     if (a.type() != b.type() || a.shape() != b.shape()) {
@@ -59,4 +59,4 @@ OracleAgreement check_against_oracles(const Graph& graph, CompiledModel& model, 
     return r;
 }
 
-} // namespace qjit::testing
+} // namespace qjit::tsupport

@@ -6,7 +6,7 @@
 
 #include "qjit/qjit.hpp"
 
-namespace qjit::testing {
+namespace qjit::tsupport {
 
 struct OracleAgreement {
     bool jit_equals_b = true;
@@ -24,4 +24,4 @@ OracleAgreement check_against_oracles(const Graph& graph, CompiledModel& model, 
 // Byte equality of two tensors; describes the first difference in *why.
 bool same_bytes(const Tensor& a, const Tensor& b, std::string* why);
 
-} // namespace qjit::testing
+} // namespace qjit::tsupport

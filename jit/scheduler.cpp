@@ -1,0 +1,313 @@
+#include "jit/scheduler.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include "emitters/conv_avx2.hpp"
+#include "emitters/quantize_avx2.hpp"
+#include "jit/kernel_steps.hpp"
+#include "jit/quant_params.hpp"
+#include "jit/requant_fold.hpp"
+#include "runtime/act_layout.hpp"
+#include "runtime/fallback_steps.hpp"
+
+namespace qjit {
+
+namespace {
+
+struct Ctx {
+    const ir::Graph& g;
+    ScheduleOptions opt;
+    rt::Plan plan;
+    std::vector<int> slot_of;      // node id -> slot
+    std::map<int, int> plain_copy; // F32Act slot -> plain f32 slot
+};
+
+int add_slot(Ctx& c, rt::SlotDesc d) {
+    if (d.kind == rt::SlotDesc::F32Plain) d.bytes = num_elements(d.shape) * 4;
+    else d.bytes = d.layout.bytes();
+    c.plan.slots.push_back(std::move(d));
+    return static_cast<int>(c.plan.slots.size()) - 1;
+}
+
+const rt::SlotDesc& slot(Ctx& c, int s) { return c.plan.slots[static_cast<size_t>(s)]; }
+
+// The slot of node `id` as a plain logical f32 tensor, inserting a reorder once if needed.
+int plain_f32_slot(Ctx& c, int id) {
+    const int s = c.slot_of[static_cast<size_t>(id)];
+    if (slot(c, s).kind != rt::SlotDesc::F32Act) return s;
+    auto it = c.plain_copy.find(s);
+    if (it != c.plain_copy.end()) return it->second;
+    rt::SlotDesc d;
+    d.shape = slot(c, s).shape;
+    const int p = add_slot(c, d);
+    c.plan.steps.push_back(rt::make_act_to_plain_step(slot(c, s), s, p));
+    c.plain_copy[s] = p;
+    return p;
+}
+
+ActLayout qconv_out_layout(const QConvDesc& d) {
+    ActLayout l;
+    l.N = d.g.N; l.H = d.g.OH; l.W = d.g.OW; l.C = d.g.OC;
+    l.c_stride = round_up16(d.g.OC);
+    l.elem_bytes = d.out_levels ? 1 : 4;
+    return l;
+}
+
+// Layout of a u8 activation node before halos are added.
+ActLayout u8_layout(const ir::Node& n) {
+    if (n.op == ir::Op::QConv) return qconv_out_layout(*n.qconv);
+    return rt::act_layout_for(n.shape, 1);
+}
+
+void grow_halo(ActLayout& l, const ActLayout& h) {
+    l.halo_t = std::max(l.halo_t, h.halo_t);
+    l.halo_l = std::max(l.halo_l, h.halo_l);
+    l.halo_b = std::max(l.halo_b, h.halo_b);
+    l.halo_r = std::max(l.halo_r, h.halo_r);
+}
+
+bool is_u8_node(const ir::Node& n) { return n.type == ElemType::u8; }
+
+// ---- the op -> emitter table -------------------------------------------------------------
+
+KernelInfo jit_info(const JitKernel& k, const std::string& nodes) {
+    KernelInfo i;
+    i.name = k.name;
+    i.fused_nodes = nodes;
+    i.code_bytes = k.code_size();
+    i.constants = k.constants;
+    i.jit = true;
+    return i;
+}
+
+std::string join(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : "+") + x;
+    return s;
+}
+
+void build_qconv_avx2(Ctx& c, const ir::Node& n) {
+    const QConvDesc& d = *n.qconv;
+    const QConvConsts consts = fold_qconv(d);
+    const int in_slot = c.slot_of[static_cast<size_t>(n.inputs[0])];
+    const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
+    const ActLayout& in = slot(c, in_slot).layout;
+    const ActLayout& out = slot(c, out_slot).layout;
+    const ConvBlocking b = choose_conv_blocking_avx2(d, consts);
+    std::shared_ptr<JitKernel> k = emit_conv_avx2(d, consts, in, out, b);
+    PackedWeights w = pack_conv_weights_avx2(d, b);
+    auto step = make_qconv_step(k, std::move(w), d.g, b, in, out, in_slot, out_slot);
+    step->info = jit_info(*k, join(d.fused_nodes));
+    c.plan.steps.push_back(std::move(step));
+}
+
+// Rank-2 tensors are [rows][channels]; with per-tensor params the kernels see them as
+// `rows` images of one channel whose pixels are the channel values (same memory).
+ActLayout elementwise_view(const ActLayout& act, const Shape& shape, bool& ok) {
+    ok = true;
+    if (shape.size() != 2) return act;
+    ActLayout v = act;
+    v.N = shape[0]; v.H = 1; v.W = shape[1]; v.C = 1;
+    v.c_stride = 1;
+    v.halo_t = v.halo_b = v.halo_l = 0;
+    v.halo_r = act.c_stride - shape[1];
+    ok = act.halo_t == 0 && act.halo_l == 0 && act.halo_b == 0 && act.halo_r == 0;
+    return v;
+}
+
+bool elementwise_supported(const ir::Node& n, const ActLayout& act) {
+    if (n.shape.size() == 2 && n.act->per_channel()) return false;
+    bool ok = true;
+    elementwise_view(act, n.shape, ok);
+    return ok;
+}
+
+void build_quantize_avx2(Ctx& c, const ir::Node& n) {
+    const int in_slot = plain_f32_slot(c, n.inputs[0]);
+    const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
+    bool ok = true;
+    const ActLayout view = elementwise_view(slot(c, out_slot).layout, n.shape, ok);
+    std::shared_ptr<JitKernel> k = emit_quantize_avx2(*n.act, view);
+    auto step = make_quantize_step(k, view, view.C, in_slot, out_slot);
+    step->info = jit_info(*k, n.name);
+    c.plan.steps.push_back(std::move(step));
+}
+
+void build_dequantize_avx2(Ctx& c, const ir::Node& n) {
+    const int in_slot = c.slot_of[static_cast<size_t>(n.inputs[0])];
+    const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
+    bool ok = true;
+    const ActLayout view = elementwise_view(slot(c, in_slot).layout, n.shape, ok);
+    std::shared_ptr<JitKernel> k = emit_dequantize_avx2(*n.act, view);
+    auto step = make_dequantize_step(k, view, view.C, in_slot, out_slot);
+    step->info = jit_info(*k, n.name);
+    c.plan.steps.push_back(std::move(step));
+}
+
+struct EmitterRule {
+    ir::Op op;
+    Isa min_isa;
+    std::function<bool(Ctx&, const ir::Node&)> supports;
+    std::function<void(Ctx&, const ir::Node&)> build;
+};
+
+const std::vector<EmitterRule>& emitter_table() {
+    static const std::vector<EmitterRule> table = {
+        {ir::Op::QConv, Isa::avx2, [](Ctx&, const ir::Node& n) { return n.qconv->g.K() <= 65793; },
+         build_qconv_avx2},
+        {ir::Op::Quantize, Isa::avx2,
+         [](Ctx& c, const ir::Node& n) {
+             return elementwise_supported(n, slot(c, c.slot_of[static_cast<size_t>(n.id)]).layout);
+         },
+         build_quantize_avx2},
+        {ir::Op::Dequantize, Isa::avx2,
+         [](Ctx& c, const ir::Node& n) {
+             return elementwise_supported(n, slot(c, c.slot_of[static_cast<size_t>(n.inputs[0])]).layout);
+         },
+         build_dequantize_avx2},
+    };
+    return table;
+}
+
+// Highest-ISA rule for n that the target includes and that accepts n.
+const EmitterRule* find_rule(Ctx& c, const ir::Node& n) {
+    const EmitterRule* best = nullptr;
+    for (const EmitterRule& r : emitter_table())
+        if (r.op == n.op && static_cast<int>(r.min_isa) <= static_cast<int>(c.opt.isa) && r.supports(c, n) &&
+            (!best || static_cast<int>(r.min_isa) > static_cast<int>(best->min_isa)))
+            best = &r;
+    return best;
+}
+
+void build_fallback(Ctx& c, const ir::Node& n) {
+    const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
+    switch (n.op) {
+    case ir::Op::Quantize:
+        c.plan.steps.push_back(rt::make_quantize_ref_step(n, slot(c, plain_f32_slot(c, n.inputs[0])),
+                                                          plain_f32_slot(c, n.inputs[0]), slot(c, out_slot), out_slot));
+        return;
+    case ir::Op::Dequantize: {
+        const int in = c.slot_of[static_cast<size_t>(n.inputs[0])];
+        c.plan.steps.push_back(rt::make_dequantize_ref_step(n, slot(c, in), in, slot(c, out_slot), out_slot));
+        return;
+    }
+    case ir::Op::QConv:
+        throw Error(ErrorCode::UnsupportedOp, n.name, "no emitter accepts this quantized convolution");
+    default: break;
+    }
+    std::vector<int> ins;
+    std::vector<rt::SlotDesc> descs;
+    for (int id : n.inputs) {
+        const int s = plain_f32_slot(c, id);
+        ins.push_back(s);
+        descs.push_back(slot(c, s));
+    }
+    c.plan.steps.push_back(rt::make_float_node_step(n, std::move(ins), std::move(descs), out_slot));
+}
+
+std::string schedule_text(const rt::Plan& p, const ScheduleOptions& o) {
+    std::ostringstream os;
+    os << "qjit schedule: isa " << to_string(o.isa) << ", threads " << o.threads << ", " << p.steps.size()
+       << " steps\n";
+    int i = 0;
+    for (const auto& s : p.steps) {
+        const KernelInfo& k = s->info;
+        os << "  [" << i++ << "] " << k.name << "  nodes=" << (k.fused_nodes.empty() ? "-" : k.fused_nodes);
+        if (k.jit)
+            os << "  code=" << k.code_bytes << "B consts=" << k.constants << "  jit\n";
+        else
+            os << "  NON-JIT fallback\n";
+    }
+    return os.str();
+}
+
+} // namespace
+
+rt::Plan schedule(const ir::Graph& g, const ScheduleOptions& opt) {
+    Ctx c{g, opt, {}, std::vector<int>(static_cast<size_t>(g.size()), -1), {}};
+    const std::vector<int> order = g.topo_order();
+
+    // 1. Layouts of u8 activations, with the halo every QConv consumer needs.
+    std::map<int, ActLayout> u8_layouts;
+    for (int id : order) {
+        const ir::Node& n = g.node(id);
+        if (is_u8_node(n)) {
+            if (!rt::has_act_view(n.shape))
+                throw Error(ErrorCode::UnsupportedOp, n.name, "quantized tensor of rank " + std::to_string(n.shape.size()));
+            u8_layouts[id] = u8_layout(n);
+        }
+    }
+    for (int id : order) {
+        const ir::Node& n = g.node(id);
+        if (n.op == ir::Op::QConv) grow_halo(u8_layouts.at(n.inputs[0]), required_input_halo(n.qconv->g));
+    }
+
+    // 2. Slots.
+    for (int id : order) {
+        const ir::Node& n = g.node(id);
+        rt::SlotDesc d;
+        d.shape = n.shape;
+        if (n.op == ir::Op::Result) {
+            c.slot_of[static_cast<size_t>(id)] = c.slot_of[static_cast<size_t>(n.inputs[0])];
+            continue;
+        }
+        if (is_u8_node(n)) {
+            d.kind = rt::SlotDesc::U8Act;
+            d.layout = u8_layouts.at(id);
+        } else if (n.op == ir::Op::QConv) {
+            d.kind = rt::SlotDesc::F32Act;
+            d.layout = qconv_out_layout(*n.qconv);
+        } else if (n.op == ir::Op::Constant) {
+            d.init.assign(static_cast<const uint8_t*>(n.value.raw()),
+                          static_cast<const uint8_t*>(n.value.raw()) + n.value.bytes());
+            if (n.value.type() != ElemType::f32)
+                throw Error(ErrorCode::UnsupportedOp, n.name, "non-f32 constant in a float region");
+        } else if (n.op == ir::Op::Parameter) {
+            d.param_index = static_cast<int>(c.plan.param_slots.size());
+        }
+        const int s = add_slot(c, std::move(d));
+        c.slot_of[static_cast<size_t>(id)] = s;
+        if (n.op == ir::Op::Parameter) {
+            c.plan.param_slots.push_back(s);
+            c.plan.param_names.push_back(n.name);
+        }
+    }
+
+    // 3. Steps, in topological order.
+    for (int id : order) {
+        const ir::Node& n = g.node(id);
+        switch (n.op) {
+        case ir::Op::Parameter:
+        case ir::Op::Constant:
+            continue;
+        case ir::Op::Result: {
+            // Results read f32 (plain or NHWC activation layout); a u8 result is a lowering bug.
+            const int s = c.slot_of[static_cast<size_t>(n.inputs[0])];
+            if (slot(c, s).kind == rt::SlotDesc::U8Act)
+                throw Error(ErrorCode::Internal, n.name, "Result of a quantized tensor");
+            c.plan.result_slots.push_back(s);
+            c.plan.result_names.push_back(n.name);
+            continue;
+        }
+        case ir::Op::Reshape: {
+            const int in = n.type == ElemType::u8 ? c.slot_of[static_cast<size_t>(n.inputs[0])]
+                                                  : plain_f32_slot(c, n.inputs[0]);
+            const int out = c.slot_of[static_cast<size_t>(id)];
+            c.plan.steps.push_back(rt::make_relayout_step(slot(c, in), in, slot(c, out), out, n.name));
+            continue;
+        }
+        default: break;
+        }
+        if (const EmitterRule* r = find_rule(c, n))
+            r->build(c, n);
+        else
+            build_fallback(c, n);
+    }
+    c.plan.schedule_text = schedule_text(c.plan, opt);
+    return std::move(c.plan);
+}
+
+} // namespace qjit
