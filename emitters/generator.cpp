@@ -1,0 +1,101 @@
+#include "emitters/generator.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "qjit/error.hpp"
+
+namespace qjit {
+
+using namespace Xbyak::util;
+
+namespace {
+
+bool callee_saved(const Xbyak::Reg64& r) {
+    const int i = r.getIdx();
+    return i == rbx.getIdx() || i == rbp.getIdx() || i >= 12;
+}
+
+constexpr uint32_t kMxcsrRne = 0x1F80; // RC = nearest, FTZ = DAZ = 0, all exceptions masked
+
+} // namespace
+
+Generator::Generator(size_t max_code_bytes) : Xbyak::CodeGenerator(max_code_bytes, Xbyak::DontSetProtectRWE) {}
+
+void Generator::preamble(std::initializer_list<Xbyak::Reg64> used, int scratch_bytes) {
+    for (const Xbyak::Reg64& r : used)
+        if (callee_saved(r) && std::none_of(saved_.begin(), saved_.end(), [&](const Xbyak::Reg64& s) {
+                return s.getIdx() == r.getIdx();
+            }))
+            saved_.push_back(r);
+    for (const Xbyak::Reg64& r : saved_) push(r);
+    scratch_bytes_ = (std::max(scratch_bytes, 0) + 7) / 8 * 8;
+    // scratch | saved MXCSR | RNE MXCSR; keep rsp 16-byte aligned (entry rsp = 8 mod 16).
+    frame_bytes_ = scratch_bytes_ + 8;
+    if ((frame_bytes_ + 8 * static_cast<int>(saved_.size()) + 8) % 16 != 0) frame_bytes_ += 8;
+    sub(rsp, frame_bytes_);
+    vstmxcsr(ptr[rsp + scratch_bytes_]);
+    mov(dword[rsp + scratch_bytes_ + 4], kMxcsrRne);
+    vldmxcsr(ptr[rsp + scratch_bytes_ + 4]);
+}
+
+void Generator::postamble() {
+    vldmxcsr(ptr[rsp + scratch_bytes_]);
+    add(rsp, frame_bytes_);
+    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) pop(*it);
+    vzeroupper();
+    ret();
+}
+
+Xbyak::Address Generator::scratch(int offset) const { return ptr[rsp + offset]; }
+
+int Generator::pool_add(const void* data, size_t bytes) {
+    const size_t off = pool_data_.size();
+    const size_t padded = std::max<size_t>((bytes + 31) / 32 * 32, 32);
+    pool_data_.resize(off + padded, 0);
+    if (bytes) std::memcpy(pool_data_.data() + off, data, bytes);
+    return static_cast<int>(off);
+}
+
+int Generator::pool_f32(const std::vector<float>& v) { return pool_add(v.data(), v.size() * sizeof(float)); }
+int Generator::pool_i32(const std::vector<int32_t>& v) { return pool_add(v.data(), v.size() * sizeof(int32_t)); }
+int Generator::pool_u8(const std::vector<uint8_t>& v) { return pool_add(v.data(), v.size()); }
+
+Xbyak::Address Generator::pool(int offset) const { return ptr[rip + pool_label_ + offset]; }
+
+void Generator::load_pool_base(const Xbyak::Reg64& r) { lea(r, ptr[rip + pool_label_]); }
+
+void Generator::finalize() {
+    if (finalized_) throw Error(ErrorCode::Internal, "<jit>", "Generator::finalize called twice");
+    text_bytes_ = getSize();
+    align(32);
+    L(pool_label_);
+    db(pool_data_.data(), pool_data_.size());
+    readyRE();
+    // With DontSetProtectRWE, readyRE() only resolves labels; switch the pages RW -> RX here.
+    setProtectModeRE();
+    finalized_ = true;
+}
+
+std::unique_ptr<GeneratedKernel> build_kernel(const std::string& name, size_t size_hint,
+                                              const std::function<void(Generator&)>& emit) {
+    size_t size = std::max<size_t>(size_hint, 4096);
+    for (;;) {
+        try {
+            auto gen = std::make_unique<Generator>(size);
+            emit(*gen);
+            gen->finalize();
+            auto k = std::make_unique<GeneratedKernel>(std::move(gen));
+            k->name = name;
+            return k;
+        } catch (const Xbyak::Error& e) {
+            if (static_cast<int>(e) == Xbyak::ERR_CODE_IS_TOO_BIG && size < (size_t{1} << 28)) {
+                size *= 4;
+                continue;
+            }
+            throw Error(ErrorCode::JitFailure, name, std::string("xbyak: ") + e.what());
+        }
+    }
+}
+
+} // namespace qjit

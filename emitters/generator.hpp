@@ -1,0 +1,87 @@
+// The one base class of every qjit code generator: owns the calling convention (SysV x86-64), the
+// MXCSR discipline of spec §4.5, a RIP-relative constant pool and the W^X life cycle of the code
+// buffer. Internal header (Xbyak types); nothing under include/ includes it.
+//
+// Life cycle: a Generator is constructed with Xbyak::DontSetProtectRWE, so its pages are RW while
+// code is written and never executable then; finalize() appends the constant pool after the code and
+// switches the pages to RX (never W and X at once). Generated code embeds no host address: constants
+// are reached through `lea reg, [rip + pool]` / `ptr[rip + pool + off]`, arguments through rdi.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <xbyak/xbyak.h>
+
+#include "emitters/kernels.hpp"
+
+namespace qjit {
+
+class Generator : public Xbyak::CodeGenerator {
+public:
+    explicit Generator(size_t max_code_bytes);
+
+    // SysV argument registers; every qjit kernel takes one argument-struct pointer.
+    static const Xbyak::Reg64& abi_param1() { return Xbyak::util::rdi; }
+
+    // Pushes the callee-saved registers among `used` (rbx, rbp, r12-r15; others are ignored),
+    // reserves `scratch_bytes` of stack scratch at [rsp] (see scratch()), saves MXCSR and loads
+    // 0x1F80: round to nearest even, no FTZ, no DAZ, all exceptions masked.
+    void preamble(std::initializer_list<Xbyak::Reg64> used, int scratch_bytes = 0);
+    // Restores MXCSR and the saved registers, vzeroupper, ret. May be emitted once.
+    void postamble();
+    // Scratch stack slot at byte `offset` (valid between preamble and postamble).
+    Xbyak::Address scratch(int offset) const;
+
+    // Constant pool. Each vector is 32-byte aligned and zero-padded to a multiple of 32 bytes;
+    // the returned value is its byte offset from the pool start.
+    int pool_f32(const std::vector<float>& v);
+    int pool_i32(const std::vector<int32_t>& v);
+    int pool_u8(const std::vector<uint8_t>& v);
+    // ptr[rip + pool + offset]: addresses a pool entry without a base register.
+    Xbyak::Address pool(int offset) const;
+    // lea r, [rip + pool]: base register for indexed pool accesses (ptr[r + idx*4 + off]).
+    void load_pool_base(const Xbyak::Reg64& r);
+
+    // Appends the pool, resolves labels and makes the pages read+execute (not writable).
+    // Throws Error(JitFailure) on any Xbyak error.
+    void finalize();
+
+    size_t text_bytes() const { return text_bytes_; } // instructions only, before the pool
+    size_t pool_bytes() const { return pool_data_.size(); }
+
+private:
+    int pool_add(const void* data, size_t bytes);
+
+    Xbyak::Label pool_label_;
+    std::vector<uint8_t> pool_data_;
+    std::vector<Xbyak::Reg64> saved_;
+    int frame_bytes_ = 0;
+    int scratch_bytes_ = 0;
+    size_t text_bytes_ = 0;
+    bool finalized_ = false;
+};
+
+// A JitKernel that owns its generator (and so its code pages).
+class GeneratedKernel final : public JitKernel {
+public:
+    explicit GeneratedKernel(std::unique_ptr<Generator> gen) : gen_(std::move(gen)) {}
+    const void* entry() const override { return gen_->getCode(); }
+    size_t code_size() const override { return gen_->getSize(); }
+    const uint8_t* code() const override { return gen_->getCode<const uint8_t*>(); }
+    size_t text_bytes() const { return gen_->text_bytes(); }
+
+private:
+    std::unique_ptr<Generator> gen_;
+};
+
+// Runs `emit` on a fresh Generator of `size_hint` bytes (retrying with a larger buffer when the
+// code does not fit), finalizes it, and wraps it. `emit` must be re-runnable. Xbyak errors become
+// Error(JitFailure) naming `name`.
+std::unique_ptr<GeneratedKernel> build_kernel(const std::string& name, size_t size_hint,
+                                              const std::function<void(Generator&)>& emit);
+
+} // namespace qjit

@@ -1,0 +1,215 @@
+#include "emitters/quantize_avx2.hpp"
+
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "emitters/generator.hpp"
+#include "qjit/error.hpp"
+
+namespace qjit {
+
+using namespace Xbyak;
+using namespace Xbyak::util;
+
+namespace {
+
+void validate(const ActQuant& q, const ActLayout& l, const char* what) {
+    auto bad = [&](const std::string& m) { throw Error(ErrorCode::InvalidArgument, what, m); };
+    if (q.levels < 2 || q.levels > 256) throw Error(ErrorCode::InvalidLevels, what, "levels outside 2..256");
+    if (l.elem_bytes != 1 || l.C < 1 || l.H < 1 || l.W < 1 || l.c_stride < l.C) bad("bad u8 layout");
+    for (const ChannelVec* v : {&q.il, &q.ih, &q.ol, &q.oh})
+        if (v->size() != 1 && static_cast<int64_t>(v->size()) != l.C) bad("per-channel range size is not C");
+    const int64_t limit = std::numeric_limits<int32_t>::max() / 4;
+    if (l.H * l.W > limit || l.row_stride() > limit) bad("image too large for 32-bit displacements");
+}
+
+// Per-pixel loop scaffolding shared by both kernels. Registers: rdi args | rbx pool | r8 channel |
+// r9 f32 plane of the channel | r10 u8 channel base | r11 row counter | rax f32 row | rdx u8 row |
+// rcx chunk counter.
+class ElementwiseEmitter {
+public:
+    ElementwiseEmitter(const ActQuant& q, const ActLayout& l, bool quantize) : q_(q), l_(l), quantize_(quantize) {}
+
+    void operator()(Generator& g) {
+        g_ = &g;
+        build_pool();
+        g.preamble({rbx}, 0);
+        g.load_pool_base(rbx);
+        const size_t c_begin = quantize_ ? offsetof(QuantizeArgs, c_begin) : offsetof(DequantizeArgs, c_begin);
+        const size_t c_end = quantize_ ? offsetof(QuantizeArgs, c_end) : offsetof(DequantizeArgs, c_end);
+        const size_t f32 = quantize_ ? offsetof(QuantizeArgs, src) : offsetof(DequantizeArgs, dst);
+        const size_t u8 = quantize_ ? offsetof(QuantizeArgs, dst) : offsetof(DequantizeArgs, src);
+        Label l_c, l_done;
+        g.mov(r8, g.qword[rdi + c_begin]);
+        g.cmp(r8, g.qword[rdi + c_end]);
+        g.jge(l_done, g.T_NEAR);
+        g.vmovups(ymm12, g.ptr[rbx + off_lm1_]);
+        g.vxorps(ymm13, ymm13, ymm13);
+        g.L(l_c);
+        g.vbroadcastss(ymm8, g.dword[rbx + r8 * 4 + off_c0_]);
+        g.vbroadcastss(ymm9, g.dword[rbx + r8 * 4 + off_c1_]);
+        if (quantize_) {
+            g.vbroadcastss(ymm10, g.dword[rbx + r8 * 4 + off_c2_]);
+            g.vbroadcastss(ymm11, g.dword[rbx + r8 * 4 + off_c3_]);
+        }
+        g.imul(r9, r8, static_cast<int>(l_.H * l_.W * 4));
+        g.add(r9, g.qword[rdi + f32]);
+        g.mov(r10, g.qword[rdi + u8]);
+        g.add(r10, r8);
+        g.mov(rax, r9);
+        g.mov(rdx, r10);
+        Label l_h;
+        if (l_.H > 1) {
+            g.mov(r11, l_.H);
+            g.L(l_h);
+        }
+        emit_row();
+        if (l_.H > 1) {
+            g.add(rax, static_cast<int>(l_.W * 4));
+            g.add(rdx, static_cast<int>(l_.row_stride()));
+            g.dec(r11);
+            g.jnz(l_h, g.T_NEAR);
+        }
+        g.inc(r8);
+        g.cmp(r8, g.qword[rdi + c_end]);
+        g.jl(l_c, g.T_NEAR);
+        g.L(l_done);
+        g.postamble();
+    }
+
+    size_t size_hint() const { return 8192 + static_cast<size_t>(l_.C) * 16 + 512; }
+
+private:
+    void build_pool() {
+        Generator& g = *g_;
+        const size_t C = static_cast<size_t>(l_.C);
+        std::vector<float> c0(C), c1(C), c2(C), c3(C);
+        for (size_t c = 0; c < C; ++c) {
+            const float il = q_.il.at(static_cast<int64_t>(c)), ih = q_.ih.at(static_cast<int64_t>(c));
+            const float ol = q_.ol.at(static_cast<int64_t>(c)), oh = q_.oh.at(static_cast<int64_t>(c));
+            if (quantize_) {
+                c0[c] = il;
+                c1[c] = ih - il; // fl(ih - il), as §1.1 computes it
+                c2[c] = il < ih ? il : ih;
+                c3[c] = il < ih ? ih : il;
+            } else {
+                c0[c] = oh - ol; // fl(oh - ol)
+                c1[c] = ol;
+            }
+        }
+        off_c0_ = g.pool_f32(c0);
+        off_c1_ = g.pool_f32(c1);
+        if (quantize_) {
+            off_c2_ = g.pool_f32(c2);
+            off_c3_ = g.pool_f32(c3);
+        }
+        off_lm1_ = g.pool_f32(std::vector<float>(8, static_cast<float>(q_.levels - 1)));
+        std::vector<int32_t> mask(8, 0);
+        for (int64_t i = 0; i < l_.W % 8; ++i) mask[static_cast<size_t>(i)] = -1;
+        off_tail_mask_ = g.pool_i32(mask);
+    }
+
+    // One row of W pixels: chunks of 8 (a loop of 2 chunks per iteration when there are many),
+    // then the tail. rax / rdx point at the row; restored at the end.
+    void emit_row() {
+        Generator& g = *g_;
+        const int64_t n8 = l_.W / 8, tail = l_.W % 8;
+        int64_t done = 0;
+        if (n8 > 4) {
+            const int64_t iters = n8 / 2;
+            Label l;
+            g.mov(rcx, iters);
+            g.L(l);
+            chunk(0, 0, 8);
+            chunk(32, 8 * l_.c_stride, 8);
+            g.add(rax, 64);
+            g.add(rdx, static_cast<int>(16 * l_.c_stride));
+            g.dec(rcx);
+            g.jnz(l, g.T_NEAR);
+            done = iters * 2;
+            for (int64_t j = done; j < n8; ++j) chunk((j - done) * 32, (j - done) * 8 * l_.c_stride, 8);
+            if (tail) chunk((n8 - done) * 32, (n8 - done) * 8 * l_.c_stride, tail);
+            g.sub(rax, static_cast<int>(done * 32));
+            g.sub(rdx, static_cast<int>(done * 8 * l_.c_stride));
+            return;
+        }
+        for (int64_t j = 0; j < n8; ++j) chunk(j * 32, j * 8 * l_.c_stride, 8);
+        if (tail) chunk(n8 * 32, n8 * 8 * l_.c_stride, tail);
+    }
+
+    // n pixels (8, or the tail) at f32 offset fo (bytes from rax) and u8 offset uo (from rdx).
+    void chunk(int64_t fo, int64_t uo, int64_t n) {
+        Generator& g = *g_;
+        const int64_t cs = l_.c_stride;
+        const Address f = g.ptr[rax + static_cast<int>(fo)];
+        if (quantize_) {
+            if (n == 8) g.vmovups(ymm0, f);
+            else g.vmovups(ymm3, g.ptr[rbx + off_tail_mask_]), g.vmaskmovps(ymm0, ymm3, f);
+            g.vsubps(ymm1, ymm0, ymm8);          // a = x - il
+            g.vdivps(ymm1, ymm1, ymm9);          // a / d
+            g.vmulps(ymm1, ymm1, ymm12);         // u = (a/d) * (L-1)
+            g.vcmpps(ymm2, ymm0, ymm10, 0x12);   // x <= lo (LE_OQ)
+            g.vandnps(ymm1, ymm2, ymm1);         //   -> 0
+            g.vcmpps(ymm2, ymm0, ymm11, 0x1E);   // x > hi (GT_OQ)
+            g.vblendvps(ymm1, ymm1, ymm12, ymm2); //   -> L-1
+            g.vmaxps(ymm1, ymm1, ymm13);         // NaN -> 0
+            g.vcvtps2dq(ymm1, ymm1);             // RNE
+            g.vextracti128(xmm2, ymm1, 1);
+            g.vpackusdw(xmm1, xmm1, xmm2);
+            g.vpackuswb(xmm1, xmm1, xmm1);       // 8 levels in the low qword
+            if (cs == 1 && n == 8) {
+                g.vmovq(g.ptr[rdx + static_cast<int>(uo)], xmm1);
+            } else {
+                for (int64_t i = 0; i < n; ++i)
+                    g.vpextrb(g.ptr[rdx + static_cast<int>(uo + i * cs)], xmm1, static_cast<uint8_t>(i));
+            }
+            return;
+        }
+        if (cs == 1 && n == 8) {
+            g.vmovq(xmm0, g.ptr[rdx + static_cast<int>(uo)]);
+        } else {
+            g.vpxor(xmm0, xmm0, xmm0);
+            for (int64_t i = 0; i < n; ++i)
+                g.vpinsrb(xmm0, xmm0, g.ptr[rdx + static_cast<int>(uo + i * cs)], static_cast<uint8_t>(i));
+        }
+        g.vpmovzxbd(ymm0, xmm0);
+        g.vcvtdq2ps(ymm0, ymm0);
+        g.vdivps(ymm0, ymm0, ymm12); // k / (L-1)
+        g.vmulps(ymm0, ymm0, ymm8);  // * (oh - ol)
+        g.vaddps(ymm0, ymm0, ymm9);  // + ol
+        if (n == 8) g.vmovups(f, ymm0);
+        else g.vmovups(ymm3, g.ptr[rbx + off_tail_mask_]), g.vmaskmovps(f, ymm3, ymm0);
+    }
+
+    const ActQuant& q_;
+    const ActLayout l_;
+    const bool quantize_;
+    Generator* g_ = nullptr;
+    int off_c0_ = -1, off_c1_ = -1, off_c2_ = -1, off_c3_ = -1, off_lm1_ = -1, off_tail_mask_ = -1;
+};
+
+std::string tile_name(const ActLayout& l) { return std::to_string(l.W < 8 ? l.W : 8); }
+
+} // namespace
+
+std::unique_ptr<JitKernel> emit_quantize_avx2(const ActQuant& q, const ActLayout& out) {
+    validate(q, out, "<quantize>");
+    ElementwiseEmitter e(q, out, true);
+    const std::string name = std::string("quantize_f32_u8") + (q.per_channel() ? "_pc" : "") + "_" + tile_name(out) + "__avx2";
+    auto k = build_kernel(name, e.size_hint(), [&](Generator& g) { e(g); });
+    k->constants = static_cast<int>(4 * (q.per_channel() ? out.C : 1));
+    return k;
+}
+
+std::unique_ptr<JitKernel> emit_dequantize_avx2(const ActQuant& q, const ActLayout& in) {
+    validate(q, in, "<dequantize>");
+    ElementwiseEmitter e(q, in, false);
+    const std::string name = std::string("dequantize_u8_f32") + (q.per_channel() ? "_pc" : "") + "_" + tile_name(in) + "__avx2";
+    auto k = build_kernel(name, e.size_hint(), [&](Generator& g) { e(g); });
+    k->constants = static_cast<int>(2 * (q.per_channel() ? in.C : 1));
+    return k;
+}
+
+} // namespace qjit

@@ -1,0 +1,375 @@
+#include "tests/support/emitter_testing.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include <xmmintrin.h>
+
+#include "emitters/conv_avx2.hpp"
+#include "jit/requant_fold.hpp"
+#include "runtime/qconv_ref.hpp"
+
+namespace qjit::test {
+
+uint64_t base_seed(uint64_t fallback) {
+    const char* s = std::getenv("QJIT_TEST_SEED");
+    return s && *s ? std::strtoull(s, nullptr, 0) : fallback;
+}
+
+uint64_t case_seed(uint64_t base, uint64_t index) { return base * 1000003ull + index; }
+
+std::string reproducer(uint64_t seed) {
+    const ::testing::TestInfo* t = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string filter = t ? std::string(t->test_suite_name()) + "." + t->name() : "*";
+    return "QJIT_TEST_SEED=" + std::to_string(seed) + " <test binary> --gtest_filter='" + filter + "'";
+}
+
+uint32_t get_mxcsr() { return _mm_getcsr(); }
+void set_mxcsr(uint32_t v) { _mm_setcsr(v); }
+
+ConvGeom with_output(ConvGeom g) {
+    g.OH = (g.H + g.PT + g.PB - g.DH * (g.KH - 1) - 1) / g.SH + 1;
+    g.OW = (g.W + g.PL + g.PR - g.DW * (g.KW - 1) - 1) / g.SW + 1;
+    return g;
+}
+
+std::string ConvCase::str() const {
+    std::ostringstream o;
+    o << g.str() << " out=" << (out == Out::Levels ? "levels" : out == Out::Threshold ? "threshold" : "float")
+      << " La=" << in_levels << " L=" << out_levels << (per_oc_out ? " per_oc_out" : "") << (asym_w ? " asym_w" : "")
+      << (const_ch ? " const_ch" : "") << (act_ol ? " act_ol" : "") << (bias ? " bias" : "") << (relu ? " relu" : "")
+      << (clamp ? " clamp" : "") << (scale_shift ? " scale_shift" : "") << (extreme ? " extreme" : "")
+      << (garbage_pad ? " garbage_pad" : "") << " halo+" << extra_halo << " cs+" << extra_in_cs << "/" << extra_out_cs
+      << (split_calls ? " split" : "") << (hostile_mxcsr ? " hostile_mxcsr" : "");
+    if (blocking) o << " blocking=" << blocking->pixels << "x" << blocking->oc_vecs;
+    return o.str();
+}
+
+namespace {
+
+using Rng = std::mt19937_64;
+
+double uni(Rng& r, double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(r); }
+int64_t uni_int(Rng& r, int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(r); }
+
+float percentile(std::vector<float> v, double p) {
+    if (v.empty()) return 0.0f;
+    const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
+    return v[i];
+}
+
+QConvDesc make_base_desc(const ConvCase& cc, Rng& r) {
+    QConvDesc d;
+    d.g = with_output(cc.g);
+    const ConvGeom& g = d.g;
+    d.fused_nodes = {"test_conv"};
+    // Input FQ: per-tensor step R/(L-1) with dyadic R and dyadic per-channel ol, so that every
+    // oh[c] - ol[c] is exactly R (fold_qconv requires one s_a).
+    const int e = static_cast<int>(uni_int(r, 3, 7));
+    const int64_t m = uni_int(r, 64, 1024);
+    const float R = std::ldexp(static_cast<float>(m), -e);
+    d.in.levels = cc.in_levels;
+    if (cc.act_ol) {
+        d.in.channels = g.C;
+        for (int64_t c = 0; c < g.C; ++c) {
+            const float ol = std::ldexp(static_cast<float>(uni_int(r, -2 * m, m / 2)), -e);
+            d.in.ol.v.push_back(ol);
+            d.in.oh.v.push_back(ol + R);
+        }
+    } else {
+        d.in.ol.v = {0.0f};
+        d.in.oh.v = {R};
+    }
+    d.in.il = d.in.ol;
+    d.in.ih = d.in.oh;
+
+    // Weights.
+    const int64_t kk = g.C * g.KH * g.KW;
+    QuantWeights& w = d.w;
+    w.levels = 256;
+    w.q.resize(static_cast<size_t>(g.OC * kk));
+    for (auto& q : w.q) {
+        if (cc.extreme) {
+            static const int8_t ext[] = {-128, -127, 127};
+            q = ext[uni_int(r, 0, 2)];
+        } else {
+            const int64_t k = uni_int(r, 0, 9);
+            q = static_cast<int8_t>(k < 6 ? uni_int(r, -128, 127) : k < 9 ? uni_int(r, -9, 9) : (k % 2 ? 127 : -128));
+        }
+    }
+    for (int64_t o = 0; o < g.OC; ++o) {
+        w.s_w.push_back(uni(r, 0.002, 0.03));
+        const bool asym = cc.asym_w && o % 3 != 0;
+        w.z_w.push_back(asym ? uni(r, -40.0, 40.0) : 0.0);
+        w.n_dropped.push_back(0.0);
+        const bool cst = cc.const_ch && o % 4 == 1;
+        w.const_channel.push_back(cst ? 1 : 0);
+        w.w_c.push_back(cst ? uni(r, -0.3, 0.3) : 0.0);
+        if (cst)
+            for (int64_t i = 0; i < kk; ++i) w.q[static_cast<size_t>(o * kk + i)] = 0;
+    }
+    w.w_float.resize(w.q.size());
+    for (int64_t o = 0; o < g.OC; ++o)
+        for (int64_t i = 0; i < kk; ++i) {
+            const size_t j = static_cast<size_t>(o * kk + i);
+            const size_t ou = static_cast<size_t>(o);
+            w.w_float[j] = static_cast<float>(w.const_channel[ou] ? w.w_c[ou] : w.s_w[ou] * (w.q[j] - w.z_w[ou]));
+        }
+
+    auto per_oc = [&](double lo, double hi) {
+        std::vector<float> v;
+        for (int64_t o = 0; o < g.OC; ++o) v.push_back(static_cast<float>(uni(r, lo, hi)));
+        return v;
+    };
+    if (cc.bias) d.post.push_back(PostOp{PostOp::Bias, per_oc(-2.0, 2.0), 0, 0, "bias"});
+    if (cc.scale_shift) {
+        std::vector<float> s = per_oc(0.25, 2.0);
+        for (size_t o = 0; o < s.size(); ++o)
+            if (o % 3 == 2) s[o] = -s[o];
+        if (s.size() > 4) s[4] = 0.0f; // a zero multiplier
+        d.post.push_back(PostOp{PostOp::Scale, s, 0, 0, "mul"});
+        d.post.push_back(PostOp{PostOp::Shift, per_oc(-1.0, 1.0), 0, 0, "add"});
+    }
+    return d;
+}
+
+struct Buffers {
+    ActLayout in, out;
+    std::vector<uint8_t> src;
+};
+
+Buffers make_buffers(const ConvCase& cc, const QConvDesc& d, Rng& r) {
+    const ConvGeom& g = d.g;
+    Buffers b;
+    b.in = required_input_halo(g);
+    b.in.halo_t += cc.extra_halo;
+    b.in.halo_l += cc.extra_halo;
+    b.in.halo_b += cc.extra_halo;
+    b.in.halo_r += cc.extra_halo;
+    b.in.c_stride += cc.extra_in_cs;
+    b.out.N = g.N;
+    b.out.H = g.OH;
+    b.out.W = g.OW;
+    b.out.C = g.OC;
+    b.out.c_stride = round_up16(g.OC) + cc.extra_out_cs;
+    b.out.halo_t = b.out.halo_l = b.out.halo_b = b.out.halo_r = cc.extra_halo;
+    b.out.elem_bytes = cc.out == ConvCase::Out::Float ? 4 : 1;
+    b.src.assign(static_cast<size_t>(b.in.bytes()), 0);
+    for (int64_t n = 0; n < g.N; ++n)
+        for (int64_t h = 0; h < g.H; ++h)
+            for (int64_t x = 0; x < g.W; ++x) {
+                uint8_t* px = &b.src[static_cast<size_t>(b.in.offset(n, h, x))];
+                for (int64_t c = 0; c < b.in.c_stride; ++c) {
+                    if (c < g.C)
+                        px[c] = static_cast<uint8_t>(cc.extreme ? cc.in_levels - 1 : uni_int(r, 0, cc.in_levels - 1));
+                    else if (cc.garbage_pad)
+                        px[c] = static_cast<uint8_t>(uni_int(r, 1, 255));
+                }
+            }
+    return b;
+}
+
+// The fp32 values y of every real output (Float mode of the same desc).
+std::vector<std::vector<float>> float_outputs(const QConvDesc& d, const Buffers& b) {
+    QConvDesc f = d;
+    f.out_levels = false;
+    const QConvConsts c = fold_qconv(f);
+    ActLayout out = b.out;
+    out.elem_bytes = 4;
+    std::vector<float> y(static_cast<size_t>(out.elements()));
+    ref::qconv(f, c, b.src.data(), b.in, y.data(), out);
+    std::vector<std::vector<float>> per_oc(static_cast<size_t>(d.g.OC));
+    for (int64_t n = 0; n < d.g.N; ++n)
+        for (int64_t h = 0; h < d.g.OH; ++h)
+            for (int64_t x = 0; x < d.g.OW; ++x)
+                for (int64_t o = 0; o < d.g.OC; ++o)
+                    per_oc[static_cast<size_t>(o)].push_back(y[static_cast<size_t>(out.offset(n, h, x) + o)]);
+    return per_oc;
+}
+
+// The values strictly inside (min, max) when there are enough of them: the ReLU zeros and the clamp
+// bounds are atoms that would otherwise pull both ends of the next FQ range onto one value.
+std::vector<float> trim_atoms(const std::vector<float>& v) {
+    if (v.empty()) return v;
+    const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    std::vector<float> t;
+    for (float x : v)
+        if (x > *lo && x < *hi) t.push_back(x);
+    return t.size() >= 8 ? t : v;
+}
+
+// Sets the clamp and the next FakeQuantize from the distribution of y, so that outputs spread over
+// the levels (and the fp32 clamp at 0 / L-1 and the integer bounds are exercised).
+// Returns the number of distinct y values before the ReLU/Clamp (few when the geometry leaves
+// outputs without valid taps).
+size_t finish_desc(const ConvCase& cc, QConvDesc& d, const Buffers& b, Rng& r) {
+    std::vector<std::vector<float>> y = float_outputs(d, b);
+    std::vector<float> all;
+    for (const auto& v : y) all.insert(all.end(), v.begin(), v.end());
+    const size_t raw_distinct = std::set<float>(all.begin(), all.end()).size();
+    if (cc.relu) { // center y first, so that the ReLU keeps about half of the outputs
+        const float med = percentile(all, 0.5);
+        d.post.push_back(PostOp{PostOp::Shift, {-med}, 0, 0, "center"});
+        d.post.push_back(PostOp{PostOp::Clamp, {}, 0.0f, std::numeric_limits<float>::infinity(), "relu"});
+        for (auto& v : y)
+            for (float& x : v) x = std::max(x - med, 0.0f);
+        for (float& x : all) x = std::max(x - med, 0.0f);
+    }
+    if (cc.clamp) {
+        const float lo = percentile(all, 0.15), hi = percentile(all, 0.85);
+        d.post.push_back(PostOp{PostOp::Clamp, {}, lo, hi, "clamp"});
+        for (auto& v : y)
+            for (float& x : v) x = std::min(std::max(x, lo), hi);
+        for (float& x : all) x = std::min(std::max(x, lo), hi);
+    }
+    if (cc.out == ConvCase::Out::Float) {
+        d.out_levels = false;
+        return raw_distinct;
+    }
+    d.out_levels = true;
+    d.out.levels = cc.out_levels;
+    const int64_t n_ch = cc.per_oc_out ? d.g.OC : 1;
+    d.out.channels = n_ch;
+    for (int64_t o = 0; o < n_ch; ++o) {
+        // A channel's own distribution when it has enough samples, else the layer's, with jitter.
+        const bool own = cc.per_oc_out && y[static_cast<size_t>(o)].size() >= 16;
+        const std::vector<float> v = trim_atoms(own ? y[static_cast<size_t>(o)] : all);
+        const double jitter = cc.per_oc_out && !own ? uni(r, -0.03, 0.03) : 0.0;
+        float il, ih;
+        if (cc.out == ConvCase::Out::Threshold) {
+            il = ih = percentile(v, 0.5 + 5 * jitter);
+        } else {
+            il = percentile(v, 0.04 + jitter);
+            ih = percentile(v, 0.96 + jitter);
+            const float span = std::max(1e-3f, 0.05f * std::max(std::fabs(il), std::fabs(ih)));
+            if (!(ih - il > span)) ih = il + span;
+        }
+        float ol = static_cast<float>(uni(r, -1.0, 0.0));
+        float oh = ol + static_cast<float>(uni(r, 0.5, 2.0));
+        if (cc.per_oc_out && d.g.OC >= 3 && o == d.g.OC / 2) oh = ol; // a constant output channel
+        d.out.il.v.push_back(il);
+        d.out.ih.v.push_back(ih);
+        d.out.ol.v.push_back(ol);
+        d.out.oh.v.push_back(oh);
+    }
+    return raw_distinct;
+}
+
+std::string describe_mismatch(const ActLayout& l, const std::vector<uint8_t>& jit, const std::vector<uint8_t>& ref) {
+    size_t first = jit.size(), count = 0;
+    for (size_t i = 0; i < jit.size(); ++i)
+        if (jit[i] != ref[i]) {
+            if (first == jit.size()) first = i;
+            ++count;
+        }
+    const int64_t e = static_cast<int64_t>(first) / l.elem_bytes;
+    const int64_t n = e / l.image_stride(), rem = e % l.image_stride();
+    const int64_t h = rem / l.row_stride() - l.halo_t, w = (rem % l.row_stride()) / l.c_stride - l.halo_l;
+    const int64_t c = rem % l.c_stride;
+    std::ostringstream o;
+    o << count << " differing bytes; first at n=" << n << " oh=" << h << " ow=" << w << " ch=" << c << ": jit ";
+    if (l.elem_bytes == 4) {
+        float a, b;
+        std::memcpy(&a, &jit[static_cast<size_t>(e * 4)], 4);
+        std::memcpy(&b, &ref[static_cast<size_t>(e * 4)], 4);
+        o << a << " ref " << b;
+    } else {
+        o << int(jit[first]) << " ref " << int(ref[first]);
+    }
+    return o.str();
+}
+
+} // namespace
+
+::testing::AssertionResult run_conv_case(const ConvCase& cc, uint64_t base, uint64_t index) {
+    const uint64_t seed = case_seed(base, index);
+    Rng r(seed);
+    auto fail = [&](const std::string& what) {
+        return ::testing::AssertionFailure() << what << "\n  case " << index << ": " << cc.str()
+                                             << "\n  seed: base " << base << ", case seed " << seed
+                                             << "\n  reproduce: " << reproducer(base);
+    };
+    try {
+        QConvDesc d = make_base_desc(cc, r);
+        Buffers b = make_buffers(cc, d, r);
+        const size_t raw_distinct = finish_desc(cc, d, b, r);
+        const QConvConsts c = fold_qconv(d);
+        const ConvBlocking blk = cc.blocking ? *cc.blocking : choose_conv_blocking_avx2(d, c);
+        const PackedWeights pw = pack_conv_weights_avx2(d, blk);
+        const std::unique_ptr<JitKernel> k = emit_conv_avx2(d, c, b.in, b.out, blk);
+
+        std::vector<uint8_t> ref_out(static_cast<size_t>(b.out.bytes()), 0xA5), jit_out = ref_out;
+        ref::qconv(d, c, b.src.data(), b.in, ref_out.data(), b.out);
+
+        const int64_t nb = conv_oc_blocks(b.out, blk);
+        std::vector<std::pair<int64_t, int64_t>> rows{{0, d.g.OH}}, blocks{{0, nb}};
+        if (cc.split_calls) {
+            rows.clear();
+            blocks.clear();
+            for (int64_t h = 0; h < d.g.OH;) {
+                const int64_t e = std::min(d.g.OH, h + uni_int(r, 1, 3));
+                rows.emplace_back(h, e);
+                h = e;
+            }
+            for (int64_t o = 0; o < nb;) {
+                const int64_t e = std::min(nb, o + uni_int(r, 1, 2));
+                blocks.emplace_back(o, e);
+                o = e;
+            }
+        }
+        const uint32_t saved = get_mxcsr();
+        const uint32_t caller = cc.hostile_mxcsr ? kHostileMxcsr : saved;
+        uint32_t after = caller;
+        set_mxcsr(caller);
+        for (int64_t n = 0; n < d.g.N; ++n)
+            for (const auto& rr : rows)
+                for (const auto& bb : blocks) {
+                    ConvArgs a{};
+                    a.src = b.src.data() + b.in.offset(n, 0, 0);
+                    a.dst = jit_out.data() + b.out.offset(n, 0, 0) * b.out.elem_bytes;
+                    a.wei = pw.data.get();
+                    a.oh_begin = rr.first;
+                    a.oh_end = rr.second;
+                    a.ocb_begin = bb.first;
+                    a.ocb_end = bb.second;
+                    k->call(&a);
+                    after = get_mxcsr();
+                }
+        set_mxcsr(saved);
+        if (after != caller) return fail("kernel did not restore the caller's MXCSR");
+        if (jit_out != ref_out) return fail("JIT != Oracle B (" + k->name + "): " + describe_mismatch(b.out, jit_out, ref_out));
+
+        // A test whose output is (nearly) one value proves little: the ranges above are drawn so that
+        // outputs spread; only random data is checked, and only if the conv itself yields distinct y.
+        if (!cc.extreme) {
+            std::set<uint32_t> distinct;
+            for (int64_t n = 0; n < d.g.N; ++n)
+                for (int64_t h = 0; h < d.g.OH; ++h)
+                    for (int64_t x = 0; x < d.g.OW; ++x)
+                        for (int64_t o = 0; o < d.g.OC; ++o) {
+                            const size_t i = static_cast<size_t>((b.out.offset(n, h, x) + o) * b.out.elem_bytes);
+                            uint32_t v = 0;
+                            std::memcpy(&v, &ref_out[i], static_cast<size_t>(b.out.elem_bytes));
+                            distinct.insert(v);
+                        }
+            const int64_t outputs = d.g.N * d.g.OH * d.g.OW * d.g.OC;
+            const size_t need = cc.out == ConvCase::Out::Threshold || outputs < 16 ? 2
+                                : cc.out == ConvCase::Out::Float ? 4
+                                                                 : static_cast<size_t>(std::min(4, cc.out_levels));
+            if (raw_distinct >= need && distinct.size() < need)
+                return fail("degenerate test: only " + std::to_string(distinct.size()) + " distinct output values");
+        }
+        return ::testing::AssertionSuccess();
+    } catch (const std::exception& e) {
+        return fail(std::string("exception: ") + e.what());
+    }
+}
+
+} // namespace qjit::test

@@ -1,0 +1,58 @@
+// Shared helpers of the emitter tests: seeds, MXCSR control and the QConv tester (random QConvDesc,
+// fold_qconv, JIT vs ref::qconv at tolerance 0 over the whole output buffer).
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "emitters/kernels.hpp"
+#include "jit/quant_params.hpp"
+
+namespace qjit::test {
+
+// Base seed of a test: QJIT_TEST_SEED from the environment, else `fallback`. A test draws all of its
+// cases from its base seed, so the base seed and the test name reproduce a failure.
+uint64_t base_seed(uint64_t fallback);
+// Seed of case `index` of a test with base seed `base`.
+uint64_t case_seed(uint64_t base, uint64_t index);
+// "QJIT_TEST_SEED=<base> <binary> --gtest_filter=<current test>".
+std::string reproducer(uint64_t base);
+
+// MXCSR of the calling thread.
+uint32_t get_mxcsr();
+void set_mxcsr(uint32_t v);
+// Round toward zero, FTZ, DAZ, exceptions masked: what a hostile caller may leave behind.
+constexpr uint32_t kHostileMxcsr = 0x1F80 | (3u << 13) | (1u << 15) | (1u << 6);
+
+// One QConv test case. Unset optionals are drawn from the seed.
+struct ConvCase {
+    ConvGeom g;                 // N, C, H, W, OC, KH, KW, strides, dilations, pads; OH/OW are derived
+    enum class Out { Levels, Threshold, Float } out = Out::Levels;
+    int in_levels = 256;        // L_a
+    int out_levels = 256;       // next FQ L (Levels / Threshold)
+    bool per_oc_out = false;    // next FQ per output channel (Levels: one channel gets ol == oh)
+    bool asym_w = false;        // z_w != 0 on some channels (the N*S term)
+    bool const_ch = false;      // some constant weight channels (ol_w == oh_w)
+    bool act_ol = false;        // per-channel nonzero activation ol (E border patterns)
+    bool bias = true, relu = false, clamp = false, scale_shift = false;
+    bool extreme = false;       // all k = L_a-1 and weight codes in {-128, -127, 127}
+    bool garbage_pad = false;   // input padded channels (>= C) hold garbage (must not matter)
+    int64_t extra_halo = 0;     // more halo than required on every side
+    int64_t extra_in_cs = 0, extra_out_cs = 0; // c_stride beyond round_up16 (multiples of 16)
+    bool split_calls = false;   // run the kernel as several calls over oh / oc block sub-ranges
+    bool hostile_mxcsr = false; // caller's MXCSR is round-toward-zero + FTZ + DAZ
+    std::optional<ConvBlocking> blocking;
+    std::string str() const;
+};
+
+// Output geometry of g from its input and padding (floor mode).
+ConvGeom with_output(ConvGeom g);
+
+// Runs case `index` of a test with base seed `base`: JIT vs Oracle B, byte for byte, plus the
+// distinct-value guard. The message of a failure names the case, the seeds and the reproducer.
+::testing::AssertionResult run_conv_case(const ConvCase& c, uint64_t base, uint64_t index);
+
+} // namespace qjit::test

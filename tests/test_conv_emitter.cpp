@@ -1,0 +1,334 @@
+// QConv AVX2 emitter vs Oracle B (ref::qconv), byte for byte over the whole output buffer (halo and
+// padded channels included). Each case is drawn from a seed; a failure prints the case, the seed and
+// a one-line reproducer (QJIT_TEST_SEED=<seed> ... --gtest_filter=...).
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "emitters/conv_avx2.hpp"
+#include "jit/requant_fold.hpp"
+#include "qjit/error.hpp"
+#include "tests/support/emitter_testing.hpp"
+
+namespace qjit::test {
+namespace {
+
+ConvGeom geom(int64_t C, int64_t H, int64_t W, int64_t OC, int64_t KH, int64_t KW, int64_t S = 1, int64_t D = 1,
+              int64_t P = 0) {
+    ConvGeom g;
+    g.C = C, g.H = H, g.W = W, g.OC = OC, g.KH = KH, g.KW = KW, g.SH = g.SW = S, g.DH = g.DW = D;
+    g.PT = g.PL = g.PB = g.PR = P;
+    return with_output(g);
+}
+
+// Draws every option a sweep does not pin (output mode, levels, weights, post-ops, layout extras,
+// call splitting, MXCSR) from `seed`.
+ConvCase vary(ConvGeom g, uint64_t seed) {
+    std::mt19937_64 r(seed ^ 0x9E3779B97F4A7C15ull);
+    auto coin = [&](int pct) { return static_cast<int>(r() % 100) < pct; };
+    static const int kLevels[] = {2, 3, 16, 255, 256};
+    ConvCase c;
+    c.g = g;
+    const int m = static_cast<int>(r() % 10);
+    c.out = m < 6 ? ConvCase::Out::Levels : m < 8 ? ConvCase::Out::Threshold : ConvCase::Out::Float;
+    c.in_levels = coin(60) ? 256 : kLevels[r() % 5];
+    c.out_levels = coin(60) ? 256 : kLevels[r() % 5];
+    c.per_oc_out = coin(40);
+    c.asym_w = coin(40);
+    c.const_ch = coin(20);
+    c.act_ol = coin(40);
+    c.bias = coin(80);
+    c.relu = coin(25);
+    c.clamp = coin(20);
+    c.scale_shift = coin(25);
+    c.garbage_pad = coin(30);
+    c.extra_halo = coin(20) ? 1 : 0;
+    c.extra_in_cs = coin(15) ? 16 : 0;
+    c.extra_out_cs = coin(15) ? 16 : 0;
+    c.split_calls = coin(30);
+    c.hostile_mxcsr = coin(20);
+    return c;
+}
+
+TEST(ConvEmitter, EveryOutputModeAndOption) {
+    const uint64_t base = base_seed(11);
+    uint64_t i = 0;
+    for (auto out : {ConvCase::Out::Levels, ConvCase::Out::Threshold, ConvCase::Out::Float})
+        for (bool asym : {false, true})
+            for (bool ol : {false, true})
+                for (bool per_oc : {false, true}) {
+                    ConvCase c;
+                    c.g = geom(8, 6, 7, 20, 3, 3, 1, 1, 1);
+                    c.out = out;
+                    c.asym_w = asym;
+                    c.act_ol = ol;
+                    c.per_oc_out = per_oc;
+                    c.const_ch = asym;
+                    EXPECT_TRUE(run_conv_case(c, base, i++));
+                }
+}
+
+TEST(ConvEmitter, LevelsOfInputAndOutput) {
+    const uint64_t base = base_seed(12);
+    uint64_t i = 0;
+    for (int la : {2, 3, 16, 255, 256})
+        for (int lo : {2, 3, 16, 255, 256}) {
+            ConvCase c = vary(geom(5, 5, 6, 12, 3, 3, 1, 1, 1), case_seed(base, i));
+            c.in_levels = la;
+            c.out_levels = lo;
+            EXPECT_TRUE(run_conv_case(c, base, i++));
+        }
+}
+
+TEST(ConvEmitter, PostOps) {
+    const uint64_t base = base_seed(13);
+    uint64_t i = 0;
+    for (int mask = 0; mask < 16; ++mask)
+        for (auto out : {ConvCase::Out::Levels, ConvCase::Out::Threshold, ConvCase::Out::Float}) {
+            ConvCase c = vary(geom(6, 5, 5, 19, 3, 3, 1, 1, 1), case_seed(base, i));
+            c.out = out;
+            c.bias = mask & 1;
+            c.relu = mask & 2;
+            c.clamp = mask & 4;
+            c.scale_shift = mask & 8;
+            EXPECT_TRUE(run_conv_case(c, base, i++));
+        }
+}
+
+TEST(ConvEmitter, OutputChannelTails) {
+    const uint64_t base = base_seed(14);
+    uint64_t i = 0;
+    for (int64_t oc = 1; oc <= 33; ++oc)
+        for (int64_t C : {3, 17}) {
+            ConvCase c = vary(geom(C, 5, 6, oc, 3, 3, 1, 1, 1), case_seed(base, i));
+            EXPECT_TRUE(run_conv_case(c, base, i++));
+            for (int v = 1; v <= 4; ++v) { // every block width, full and partial last blocks
+                c.blocking = ConvBlocking{12 / v > 3 ? 3 : 12 / v, v, 8};
+                EXPECT_TRUE(run_conv_case(c, base, i++));
+            }
+        }
+}
+
+TEST(ConvEmitter, ChannelsAndKernelSizes) {
+    const uint64_t base = base_seed(15);
+    uint64_t i = 0;
+    for (int64_t C : {1, 2, 3, 5, 8, 17, 64})
+        for (auto k : {std::pair<int64_t, int64_t>{1, 1}, {3, 3}, {5, 5}, {1, 7}}) {
+            ConvGeom g = geom(C, 7, 9, 24, k.first, k.second);
+            g.PT = g.PB = k.first / 2;
+            g.PL = g.PR = k.second / 2;
+            EXPECT_TRUE(run_conv_case(vary(with_output(g), case_seed(base, i)), base, i));
+            ++i;
+        }
+}
+
+TEST(ConvEmitter, StridesDilationsPads) {
+    const uint64_t base = base_seed(16);
+    uint64_t i = 0;
+    for (int64_t s = 1; s <= 3; ++s)
+        for (int64_t d = 1; d <= 2; ++d)
+            for (int64_t p : {0, 1, 3, 4}) { // pads up to and beyond the kernel
+                ConvGeom g = geom(7, 9, 10, 13, 3, 3, s, d, p);
+                if (g.OH < 1 || g.OW < 1) continue;
+                EXPECT_TRUE(run_conv_case(vary(g, case_seed(base, i)), base, i));
+                ++i;
+            }
+}
+
+TEST(ConvEmitter, AsymmetricPadsAndShapes) {
+    const uint64_t base = base_seed(17);
+    std::mt19937_64 r(base);
+    for (uint64_t i = 0; i < 40; ++i) {
+        ConvGeom g;
+        g.C = 1 + static_cast<int64_t>(r() % 20);
+        g.OC = 1 + static_cast<int64_t>(r() % 40);
+        g.KH = 1 + static_cast<int64_t>(r() % 5);
+        g.KW = 1 + static_cast<int64_t>(r() % 5);
+        g.SH = 1 + static_cast<int64_t>(r() % 3);
+        g.SW = 1 + static_cast<int64_t>(r() % 3);
+        g.DH = 1 + static_cast<int64_t>(r() % 2);
+        g.DW = 1 + static_cast<int64_t>(r() % 2);
+        g.PT = static_cast<int64_t>(r() % 6);
+        g.PB = static_cast<int64_t>(r() % 6);
+        g.PL = static_cast<int64_t>(r() % 6);
+        g.PR = static_cast<int64_t>(r() % 6);
+        g.H = 1 + static_cast<int64_t>(r() % 12);
+        g.W = 1 + static_cast<int64_t>(r() % 14);
+        g = with_output(g);
+        if (g.OH < 1 || g.OW < 1) {
+            --i;
+            continue;
+        }
+        EXPECT_TRUE(run_conv_case(vary(g, case_seed(base, i)), base, i));
+    }
+}
+
+TEST(ConvEmitter, OutputWidthTailsVsPixelTile) {
+    const uint64_t base = base_seed(18);
+    uint64_t i = 0;
+    for (int v : {1, 2})
+        for (int p = 1; p * v <= 12; ++p)
+            for (int64_t ow = 1; ow <= 2 * p + 1; ++ow) {
+                ConvCase c = vary(geom(4, 3, ow + 2, 8 * v, 3, 3), case_seed(base, i));
+                c.blocking = ConvBlocking{p, v, 8};
+                EXPECT_TRUE(run_conv_case(c, base, i++));
+            }
+}
+
+TEST(ConvEmitter, EveryBlockingChooseCanReturn) {
+    const uint64_t base = base_seed(19);
+    uint64_t i = 0;
+    for (const ConvBlocking& b : conv_blockings_avx2())
+        for (int shape = 0; shape < 3; ++shape) {
+            const ConvGeom g = shape == 0   ? geom(9, 6, 13, 37, 3, 3, 1, 1, 1)
+                               : shape == 1 ? geom(16, 7, 7, 64, 3, 3, 2, 1, 1)
+                                            : geom(33, 1, 5, 24, 1, 1);
+            ConvCase c = vary(g, case_seed(base, i));
+            c.blocking = b;
+            EXPECT_TRUE(run_conv_case(c, base, i++));
+        }
+}
+
+TEST(ConvEmitter, ChooseBlockingStaysInTheList) {
+    const auto all = conv_blockings_avx2();
+    for (int64_t oc : {1, 8, 9, 16, 24, 40, 64, 1000})
+        for (int64_t ow : {1, 2, 5, 7, 14, 56}) {
+            QConvDesc d;
+            d.g = geom(8, 3, ow, oc, 1, 1);
+            const ConvBlocking b = choose_conv_blocking_avx2(d, QConvConsts{});
+            EXPECT_LE(b.pixels * b.oc_vecs, 12);
+            EXPECT_LE(b.pixels, ow);
+            EXPECT_TRUE(std::any_of(all.begin(), all.end(), [&](const ConvBlocking& x) {
+                return x.pixels == b.pixels && x.oc_vecs == b.oc_vecs && x.lanes == b.lanes;
+            }));
+        }
+}
+
+TEST(ConvEmitter, FullyConnected) {
+    const uint64_t base = base_seed(20);
+    uint64_t i = 0;
+    for (int64_t m : {1, 3, 8, 13})
+        for (int64_t k : {17, 100, 2048})
+            for (int64_t n : {10, 64, 1000}) {
+                if (k * n * m > 8'000'000) continue;
+                ConvCase c = vary(geom(k, 1, m, n, 1, 1), case_seed(base, i));
+                EXPECT_TRUE(run_conv_case(c, base, i++));
+            }
+}
+
+TEST(ConvEmitter, FullImageConvIsFcAfterFlatten) {
+    const uint64_t base = base_seed(21);
+    uint64_t i = 0;
+    for (auto s : {std::pair<int64_t, int64_t>{64, 7}, {32, 5}, {3, 4}, {130, 3}}) {
+        ConvCase c = vary(geom(s.first, s.second, s.second, 100, s.second, s.second), case_seed(base, i));
+        c.g.N = 2;
+        EXPECT_TRUE(run_conv_case(c, base, i++));
+    }
+}
+
+TEST(ConvEmitter, BatchOfTwo) {
+    const uint64_t base = base_seed(22);
+    for (uint64_t i = 0; i < 6; ++i) {
+        ConvGeom g = geom(5 + 4 * static_cast<int64_t>(i), 6, 5, 17 + 5 * static_cast<int64_t>(i), 3, 3, 1 + i % 2, 1, 1);
+        g.N = 2;
+        EXPECT_TRUE(run_conv_case(vary(g, case_seed(base, i)), base, i));
+    }
+}
+
+TEST(ConvEmitter, HostileCallerMxcsr) {
+    const uint64_t base = base_seed(23);
+    for (uint64_t i = 0; i < 6; ++i) {
+        ConvCase c = vary(geom(8, 5, 6, 16, 3, 3, 1, 1, 1), case_seed(base, i));
+        c.hostile_mxcsr = true;
+        c.out = i % 2 ? ConvCase::Out::Float : ConvCase::Out::Levels;
+        EXPECT_TRUE(run_conv_case(c, base, i));
+    }
+}
+
+// All inputs at L_a-1 and weight codes at -128/-127/127: the largest |D| for K; with K = 65793
+// (the documented limit) |D| reaches 2^31 - 127.
+TEST(ConvEmitter, ExtremeCodesUpToTheKLimit) {
+    const uint64_t base = base_seed(24);
+    uint64_t i = 0;
+    for (auto s : {std::pair<int64_t, int64_t>{64, 3}, {2048, 1}, {kMaxConvK, 1}, {7310, 3}})
+        for (auto out : {ConvCase::Out::Levels, ConvCase::Out::Float}) {
+            ConvCase c;
+            c.g = geom(s.first, s.second, s.second + 1, 9, s.second, s.second);
+            c.extreme = true;
+            c.asym_w = i % 2 == 1;
+            c.out = out;
+            EXPECT_TRUE(run_conv_case(c, base, i++));
+        }
+}
+
+TEST(ConvEmitter, RejectsOverflowingKAndSmallHalo) {
+    QConvDesc d;
+    d.g = geom(7311, 3, 3, 8, 3, 3); // K = 65799 > 65793
+    d.w.q.assign(static_cast<size_t>(d.g.OC * d.g.K()), 1);
+    d.w.s_w.assign(8, 0.01);
+    d.w.z_w.assign(8, 0.0);
+    d.w.n_dropped.assign(8, 0.0);
+    d.w.const_channel.assign(8, 0);
+    d.w.w_c.assign(8, 0.0);
+    d.in.ol.v = {0.0f};
+    d.in.oh.v = {1.0f};
+    d.in.il = d.in.ol;
+    d.in.ih = d.in.oh;
+    d.out.il.v = {-1.0f};
+    d.out.ih.v = {1.0f};
+    d.out.ol.v = {0.0f};
+    d.out.oh.v = {1.0f};
+    const QConvConsts c = fold_qconv(d);
+    ActLayout in = required_input_halo(d.g), out;
+    out.H = d.g.OH, out.W = d.g.OW, out.C = d.g.OC;
+    try {
+        emit_conv_avx2(d, c, in, out, ConvBlocking{});
+        ADD_FAILURE() << "K > 65793 accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::UnsupportedOp);
+    }
+    d.g = geom(7, 3, 3, 8, 3, 3, 1, 1, 1);
+    d.w.q.assign(static_cast<size_t>(d.g.OC * d.g.K()), 1);
+    const QConvConsts c2 = fold_qconv(d);
+    in = required_input_halo(d.g);
+    in.halo_r = 0; // needs 1
+    out.H = d.g.OH, out.W = d.g.OW;
+    EXPECT_THROW(emit_conv_avx2(d, c2, in, out, ConvBlocking{}), Error);
+}
+
+TEST(ConvEmitter, RandomFuzz) {
+    const uint64_t base = base_seed(25);
+    std::mt19937_64 r(base);
+    for (uint64_t i = 0; i < 150; ++i) {
+        ConvGeom g;
+        g.N = 1 + static_cast<int64_t>(r() % 2);
+        g.C = 1 + static_cast<int64_t>(r() % 40);
+        g.OC = 1 + static_cast<int64_t>(r() % 50);
+        g.KH = 1 + static_cast<int64_t>(r() % 4);
+        g.KW = 1 + static_cast<int64_t>(r() % 4);
+        g.SH = 1 + static_cast<int64_t>(r() % 2);
+        g.SW = 1 + static_cast<int64_t>(r() % 2);
+        g.DH = 1 + static_cast<int64_t>(r() % 2);
+        g.DW = 1 + static_cast<int64_t>(r() % 2);
+        g.PT = static_cast<int64_t>(r() % 3);
+        g.PB = static_cast<int64_t>(r() % 3);
+        g.PL = static_cast<int64_t>(r() % 3);
+        g.PR = static_cast<int64_t>(r() % 3);
+        g.H = 1 + static_cast<int64_t>(r() % 10);
+        g.W = 1 + static_cast<int64_t>(r() % 16);
+        g = with_output(g);
+        if (g.OH < 1 || g.OW < 1) {
+            --i;
+            continue;
+        }
+        ConvCase c = vary(g, case_seed(base, i));
+        if (r() % 3 == 0) {
+            const auto all = conv_blockings_avx2();
+            c.blocking = all[r() % all.size()];
+        }
+        EXPECT_TRUE(run_conv_case(c, base, i));
+    }
+}
+
+} // namespace
+} // namespace qjit::test
