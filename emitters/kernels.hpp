@@ -44,6 +44,9 @@ struct ConvBlocking {
     int pixels = 4;
     int oc_vecs = 2;
     int lanes = 8; // output channels per vector
+    // AVX2: let weight groups that provably cannot saturate s16 (spec §4.5) use vpmaddubsw; the
+    // packed weights then carry a per-group flag and the exact vpmaddwd form serves the others.
+    bool maddubs = false;
     int oc_block() const { return oc_vecs * lanes; }
 };
 

@@ -47,6 +47,8 @@ ConvCase vary(ConvGeom g, uint64_t seed) {
     c.extra_out_cs = coin(15) ? 16 : 0;
     c.split_calls = coin(30);
     c.hostile_mxcsr = coin(20);
+    c.small_weights = coin(30);
+    c.maddubs = coin(40);
     return c;
 }
 
@@ -155,7 +157,7 @@ TEST(ConvEmitter, AsymmetricPadsAndShapes) {
         g.H = 1 + static_cast<int64_t>(r() % 12);
         g.W = 1 + static_cast<int64_t>(r() % 14);
         g = with_output(g);
-        if (g.OH < 1 || g.OW < 1) {
+        if (g.OH < 1 || g.OW < 1 || covered_fraction(g) < 0.5) {
             --i;
             continue;
         }
@@ -191,17 +193,24 @@ TEST(ConvEmitter, EveryBlockingChooseCanReturn) {
 
 TEST(ConvEmitter, ChooseBlockingStaysInTheList) {
     const auto all = conv_blockings_avx2();
+    int with_maddubs = 0, without = 0;
     for (int64_t oc : {1, 8, 9, 16, 24, 40, 64, 1000})
-        for (int64_t ow : {1, 2, 5, 7, 14, 56}) {
+        for (int64_t ow : {1, 2, 3, 5, 6, 7, 14, 56}) {
             QConvDesc d;
             d.g = geom(8, 3, ow, oc, 1, 1);
+            d.in.levels = oc % 2 ? 16 : 256; // with small codes: maddubs on (L_a = 16) and off
+            d.w.q.assign(static_cast<size_t>(d.g.OC * d.g.K()), static_cast<int8_t>(ow % 3 == 0 ? 100 : 3));
             const ConvBlocking b = choose_conv_blocking_avx2(d, QConvConsts{});
             EXPECT_LE(b.pixels * b.oc_vecs, 12);
             EXPECT_LE(b.pixels, ow);
             EXPECT_TRUE(std::any_of(all.begin(), all.end(), [&](const ConvBlocking& x) {
-                return x.pixels == b.pixels && x.oc_vecs == b.oc_vecs && x.lanes == b.lanes;
+                return x.pixels == b.pixels && x.oc_vecs == b.oc_vecs && x.lanes == b.lanes && x.maddubs == b.maddubs;
             }));
+            (b.maddubs ? with_maddubs : without)++;
+            EXPECT_EQ(b.maddubs, d.in.levels == 16 || ow % 3 != 0) << "oc " << oc << " ow " << ow;
         }
+    EXPECT_GT(with_maddubs, 0);
+    EXPECT_GT(without, 0);
 }
 
 TEST(ConvEmitter, FullyConnected) {
@@ -296,10 +305,59 @@ TEST(ConvEmitter, RejectsOverflowingKAndSmallHalo) {
     EXPECT_THROW(emit_conv_avx2(d, c2, in, out, ConvBlocking{}), Error);
 }
 
+// The vpmaddubsw fast path (spec §4.5): groups that pass the no-saturation proof take it, the others
+// the exact form, in one kernel; every mix must equal Oracle B. L_a = 16 makes every group safe,
+// wide weights at L_a = 256 almost none, small weights with rare outliers a mix.
+TEST(ConvEmitter, MaddubsFastPathPerGroup) {
+    const uint64_t base = base_seed(26);
+    uint64_t i = 0;
+    int64_t fast = 0, exact = 0, mixed_kernels = 0;
+    for (int la : {2, 16, 129, 256})
+        for (bool small : {false, true})
+            for (int shape = 0; shape < 4; ++shape) {
+                const ConvGeom g = shape == 0   ? geom(64, 6, 9, 40, 3, 3, 1, 1, 1)
+                                   : shape == 1 ? geom(300, 1, 3, 24, 1, 1)  // FC: groups along C
+                                   : shape == 2 ? geom(5, 7, 7, 17, 3, 3, 2, 1, 1)
+                                                : geom(40, 5, 5, 33, 5, 5, 1, 1, 2);
+                ConvCase c = vary(g, case_seed(base, i));
+                c.in_levels = la;
+                c.small_weights = small;
+                c.maddubs = true;
+                ConvRunInfo info;
+                EXPECT_TRUE(run_conv_case(c, base, i++, &info));
+                EXPECT_NE(info.kernel.find("_ubs"), std::string::npos) << info.kernel;
+                fast += info.fast_groups;
+                exact += info.total_groups - info.fast_groups;
+                if (info.fast_groups > 0 && info.fast_groups < info.total_groups) ++mixed_kernels;
+                if (la <= 128 && !small) EXPECT_EQ(info.fast_groups, info.total_groups) << "(L_a-1)*256 <= 32767";
+            }
+    EXPECT_GT(fast, 0);
+    EXPECT_GT(exact, 0);
+    EXPECT_GT(mixed_kernels, 0) << "no kernel mixed both forms";
+}
+
+// All codes at the extremes with k = L_a-1: the pairs the fast path would saturate on must take the
+// exact form (the saturation detector of spec §5.5).
+TEST(ConvEmitter, MaddubsNeverSaturates) {
+    const uint64_t base = base_seed(27);
+    uint64_t i = 0;
+    for (int la : {129, 130, 256})
+        for (auto s : {std::pair<int64_t, int64_t>{64, 3}, {2048, 1}}) {
+            ConvCase c;
+            c.g = geom(s.first, s.second, s.second + 2, 24, s.second, s.second);
+            c.extreme = true;
+            c.in_levels = la;
+            c.maddubs = true;
+            ConvRunInfo info;
+            EXPECT_TRUE(run_conv_case(c, base, i++, &info));
+            if (la == 256) EXPECT_EQ(info.fast_groups, 0);
+        }
+}
+
 TEST(ConvEmitter, RandomFuzz) {
     const uint64_t base = base_seed(25);
     std::mt19937_64 r(base);
-    for (uint64_t i = 0; i < 150; ++i) {
+    for (uint64_t i = 0; i < 400; ++i) {
         ConvGeom g;
         g.N = 1 + static_cast<int64_t>(r() % 2);
         g.C = 1 + static_cast<int64_t>(r() % 40);
@@ -317,7 +375,7 @@ TEST(ConvEmitter, RandomFuzz) {
         g.H = 1 + static_cast<int64_t>(r() % 10);
         g.W = 1 + static_cast<int64_t>(r() % 16);
         g = with_output(g);
-        if (g.OH < 1 || g.OW < 1) {
+        if (g.OH < 1 || g.OW < 1 || covered_fraction(g) < 0.5) {
             --i;
             continue;
         }

@@ -253,6 +253,7 @@ TEST(Generator, InstructionAudit) {
             const CodeAudit a = audit(*k);
             expect_clean(*k, a);
             EXPECT_GT(a.count("vpmaddwd"), 0) << k->name;
+            EXPECT_EQ(a.count("vpmaddubsw") > 0, b.maddubs) << k->name;
             EXPECT_GT(a.count("vpsadbw"), 0) << k->name << ": window sum of the asymmetric weights";
             EXPECT_GT(a.count("vfmadd231ps"), 0) << k->name;
             EXPECT_GT(a.count("vfmadd132ps"), 0) << k->name;

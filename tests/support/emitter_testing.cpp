@@ -12,6 +12,7 @@
 #include <xmmintrin.h>
 
 #include "emitters/conv_avx2.hpp"
+#include "jit/fq_math.hpp"
 #include "jit/requant_fold.hpp"
 #include "runtime/qconv_ref.hpp"
 
@@ -39,13 +40,29 @@ ConvGeom with_output(ConvGeom g) {
     return g;
 }
 
+double covered_fraction(const ConvGeom& g) {
+    auto covered = [](int64_t n_out, int64_t stride, int64_t pad, int64_t dil, int64_t k, int64_t in) {
+        int64_t n = 0;
+        for (int64_t o = 0; o < n_out; ++o)
+            for (int64_t t = 0; t < k; ++t) {
+                const int64_t pos = o * stride - pad + t * dil;
+                if (pos >= 0 && pos < in) {
+                    ++n;
+                    break;
+                }
+            }
+        return static_cast<double>(n) / static_cast<double>(n_out);
+    };
+    return covered(g.OH, g.SH, g.PT, g.DH, g.KH, g.H) * covered(g.OW, g.SW, g.PL, g.DW, g.KW, g.W);
+}
+
 std::string ConvCase::str() const {
     std::ostringstream o;
     o << g.str() << " out=" << (out == Out::Levels ? "levels" : out == Out::Threshold ? "threshold" : "float")
       << " La=" << in_levels << " L=" << out_levels << (per_oc_out ? " per_oc_out" : "") << (asym_w ? " asym_w" : "")
       << (const_ch ? " const_ch" : "") << (act_ol ? " act_ol" : "") << (bias ? " bias" : "") << (relu ? " relu" : "")
       << (clamp ? " clamp" : "") << (scale_shift ? " scale_shift" : "") << (extreme ? " extreme" : "")
-      << (garbage_pad ? " garbage_pad" : "") << " halo+" << extra_halo << " cs+" << extra_in_cs << "/" << extra_out_cs
+      << (small_weights ? " small_weights" : "") << (maddubs ? " maddubs" : "") << (garbage_pad ? " garbage_pad" : "") << " halo+" << extra_halo << " cs+" << extra_in_cs << "/" << extra_out_cs
       << (split_calls ? " split" : "") << (hostile_mxcsr ? " hostile_mxcsr" : "");
     if (blocking) o << " blocking=" << blocking->pixels << "x" << blocking->oc_vecs;
     return o.str();
@@ -99,6 +116,9 @@ QConvDesc make_base_desc(const ConvCase& cc, Rng& r) {
         if (cc.extreme) {
             static const int8_t ext[] = {-128, -127, 127};
             q = ext[uni_int(r, 0, 2)];
+        } else if (cc.small_weights) {
+            const int64_t k = uni_int(r, 0, 299);
+            q = static_cast<int8_t>(k == 0 ? 127 : k == 1 ? -128 : uni_int(r, -60, 60));
         } else {
             const int64_t k = uni_int(r, 0, 9);
             q = static_cast<int8_t>(k < 6 ? uni_int(r, -128, 127) : k < 9 ? uni_int(r, -9, 9) : (k % 2 ? 127 : -128));
@@ -207,15 +227,21 @@ std::vector<float> trim_atoms(const std::vector<float>& v) {
 
 // Sets the clamp and the next FakeQuantize from the distribution of y, so that outputs spread over
 // the levels (and the fp32 clamp at 0 / L-1 and the integer bounds are exercised).
-// Returns the number of distinct y values before the ReLU/Clamp (few when the geometry leaves
-// outputs without valid taps).
+// Returns how many distinct y values (after the ReLU/Clamp) the data offers to the next
+// FakeQuantize: over the whole output (per-tensor FQ) or the most within one channel (per-channel
+// FQ). Few when the geometry leaves outputs without valid taps or the inputs have few levels.
 size_t finish_desc(const ConvCase& cc, QConvDesc& d, const Buffers& b, Rng& r) {
     std::vector<std::vector<float>> y = float_outputs(d, b);
     std::vector<float> all;
     for (const auto& v : y) all.insert(all.end(), v.begin(), v.end());
-    const size_t raw_distinct = std::set<float>(all.begin(), all.end()).size();
+    // Percentiles over the distinct values: outputs without valid taps (large pads) form atoms that
+    // would otherwise swallow the ReLU center and the clamp bounds.
+    auto distinct_pct = [&](double p) {
+        const std::set<float> u(all.begin(), all.end());
+        return percentile(std::vector<float>(u.begin(), u.end()), p);
+    };
     if (cc.relu) { // center y first, so that the ReLU keeps about half of the outputs
-        const float med = percentile(all, 0.5);
+        const float med = distinct_pct(0.5);
         d.post.push_back(PostOp{PostOp::Shift, {-med}, 0, 0, "center"});
         d.post.push_back(PostOp{PostOp::Clamp, {}, 0.0f, std::numeric_limits<float>::infinity(), "relu"});
         for (auto& v : y)
@@ -223,11 +249,16 @@ size_t finish_desc(const ConvCase& cc, QConvDesc& d, const Buffers& b, Rng& r) {
         for (float& x : all) x = std::max(x - med, 0.0f);
     }
     if (cc.clamp) {
-        const float lo = percentile(all, 0.15), hi = percentile(all, 0.85);
+        const float lo = distinct_pct(0.15), hi = distinct_pct(0.85);
         d.post.push_back(PostOp{PostOp::Clamp, {}, lo, hi, "clamp"});
         for (auto& v : y)
             for (float& x : v) x = std::min(std::max(x, lo), hi);
         for (float& x : all) x = std::min(std::max(x, lo), hi);
+    }
+    size_t raw_distinct = std::set<float>(all.begin(), all.end()).size();
+    if (cc.per_oc_out && cc.out != ConvCase::Out::Float) {
+        raw_distinct = 0;
+        for (const auto& v : y) raw_distinct = std::max(raw_distinct, std::set<float>(v.begin(), v.end()).size());
     }
     if (cc.out == ConvCase::Out::Float) {
         d.out_levels = false;
@@ -238,16 +269,37 @@ size_t finish_desc(const ConvCase& cc, QConvDesc& d, const Buffers& b, Rng& r) {
     const int64_t n_ch = cc.per_oc_out ? d.g.OC : 1;
     d.out.channels = n_ch;
     for (int64_t o = 0; o < n_ch; ++o) {
-        // A channel's own distribution when it has enough samples, else the layer's, with jitter.
-        const bool own = cc.per_oc_out && y[static_cast<size_t>(o)].size() >= 16;
-        const std::vector<float> v = trim_atoms(own ? y[static_cast<size_t>(o)] : all);
-        const double jitter = cc.per_oc_out && !own ? uni(r, -0.03, 0.03) : 0.0;
+        // Per channel: the channel's own values; per tensor: all of them.
+        const std::vector<float>& own = cc.per_oc_out ? y[static_cast<size_t>(o)] : all;
+        const std::vector<float> v = trim_atoms(own);
         float il, ih;
         if (cc.out == ConvCase::Out::Threshold) {
-            il = ih = percentile(v, 0.5 + 5 * jitter);
+            // Between the two middle distinct values: some outputs above it and some not.
+            const std::set<float> u(v.begin(), v.end());
+            const std::vector<float> uv(u.begin(), u.end());
+            const size_t m = std::min(uv.size() - 1, std::max<size_t>(1, uv.size() / 2));
+            il = ih = uv.size() < 2 ? uv[0] : uv[m - 1] + (uv[m] - uv[m - 1]) * 0.5f;
         } else {
-            il = percentile(v, 0.04 + jitter);
-            ih = percentile(v, 0.96 + jitter);
+            // The widest central range whose levels (predicted from y) still spread out: a skewed
+            // distribution at small L would otherwise put nearly everything in one level. Few
+            // distinct values (or no range that spreads them): their full range.
+            const std::set<float> u(own.begin(), own.end());
+            const size_t want = std::min<size_t>({4, static_cast<size_t>(cc.out_levels), u.size()});
+            bool spread = false;
+            for (double p : {0.04, 0.15, 0.3, 0.45}) {
+                if (u.size() <= 8 || v.size() < 16) break;
+                il = percentile(v, p);
+                ih = percentile(v, 1.0 - p);
+                std::set<int> k;
+                for (float x : own) k.insert(fq::level_index(x, il, ih, cc.out_levels));
+                if ((spread = k.size() >= want)) break;
+            }
+            if (!spread) {
+                il = *u.begin();
+                ih = *u.rbegin();
+            }
+        }
+        if (cc.out != ConvCase::Out::Threshold) {
             const float span = std::max(1e-3f, 0.05f * std::max(std::fabs(il), std::fabs(ih)));
             if (!(ih - il > span)) ih = il + span;
         }
@@ -288,7 +340,7 @@ std::string describe_mismatch(const ActLayout& l, const std::vector<uint8_t>& ji
 
 } // namespace
 
-::testing::AssertionResult run_conv_case(const ConvCase& cc, uint64_t base, uint64_t index) {
+::testing::AssertionResult run_conv_case(const ConvCase& cc, uint64_t base, uint64_t index, ConvRunInfo* info) {
     const uint64_t seed = case_seed(base, index);
     Rng r(seed);
     auto fail = [&](const std::string& what) {
@@ -301,12 +353,19 @@ std::string describe_mismatch(const ActLayout& l, const std::vector<uint8_t>& ji
         Buffers b = make_buffers(cc, d, r);
         const size_t raw_distinct = finish_desc(cc, d, b, r);
         const QConvConsts c = fold_qconv(d);
-        const ConvBlocking blk = cc.blocking ? *cc.blocking : choose_conv_blocking_avx2(d, c);
+        ConvBlocking blk = cc.blocking ? *cc.blocking : choose_conv_blocking_avx2(d, c);
+        if (cc.maddubs) blk.maddubs = true;
         const PackedWeights pw = pack_conv_weights_avx2(d, blk);
         const std::unique_ptr<JitKernel> k = emit_conv_avx2(d, c, b.in, b.out, blk);
 
         std::vector<uint8_t> ref_out(static_cast<size_t>(b.out.bytes()), 0xA5), jit_out = ref_out;
         ref::qconv(d, c, b.src.data(), b.in, ref_out.data(), b.out);
+        if (info) {
+            info->kernel = k->name;
+            const ConvMaddubsGroups mg = conv_maddubs_groups_avx2(d, blk);
+            info->fast_groups = blk.maddubs ? mg.fast : 0;
+            info->total_groups = mg.total;
+        }
 
         const int64_t nb = conv_oc_blocks(b.out, blk);
         std::vector<std::pair<int64_t, int64_t>> rows{{0, d.g.OH}}, blocks{{0, nb}};
@@ -360,10 +419,12 @@ std::string describe_mismatch(const ActLayout& l, const std::vector<uint8_t>& ji
                             distinct.insert(v);
                         }
             const int64_t outputs = d.g.N * d.g.OH * d.g.OW * d.g.OC;
-            const size_t need = cc.out == ConvCase::Out::Threshold || outputs < 16 ? 2
+            // Small outputs, and ReLU + Clamp (atoms at both ends by design), need two values only.
+            const bool small = outputs < 128 || (cc.relu && cc.clamp);
+            const size_t need = cc.out == ConvCase::Out::Threshold || small ? 2
                                 : cc.out == ConvCase::Out::Float ? 4
                                                                  : static_cast<size_t>(std::min(4, cc.out_levels));
-            if (raw_distinct >= need && distinct.size() < need)
+            if (distinct.size() < std::min(need, raw_distinct))
                 return fail("degenerate test: only " + std::to_string(distinct.size()) + " distinct output values");
         }
         return ::testing::AssertionSuccess();

@@ -39,6 +39,8 @@ struct ConvCase {
     bool act_ol = false;        // per-channel nonzero activation ol (E border patterns)
     bool bias = true, relu = false, clamp = false, scale_shift = false;
     bool extreme = false;       // all k = L_a-1 and weight codes in {-128, -127, 127}
+    bool small_weights = false; // codes in [-60, 60] with rare +-127/-128 outliers (mixed vpmaddubsw groups)
+    bool maddubs = false;       // set ConvBlocking::maddubs (the vpmaddubsw fast path)
     bool garbage_pad = false;   // input padded channels (>= C) hold garbage (must not matter)
     int64_t extra_halo = 0;     // more halo than required on every side
     int64_t extra_in_cs = 0, extra_out_cs = 0; // c_stride beyond round_up16 (multiples of 16)
@@ -50,9 +52,16 @@ struct ConvCase {
 
 // Output geometry of g from its input and padding (floor mode).
 ConvGeom with_output(ConvGeom g);
+// Fraction of output pixels with at least one tap inside the image (random geometries with pads
+// beyond the kernel can leave almost every output without data; such a case proves little).
+double covered_fraction(const ConvGeom& g);
 
 // Runs case `index` of a test with base seed `base`: JIT vs Oracle B, byte for byte, plus the
 // distinct-value guard. The message of a failure names the case, the seeds and the reproducer.
-::testing::AssertionResult run_conv_case(const ConvCase& c, uint64_t base, uint64_t index);
+struct ConvRunInfo {
+    std::string kernel;
+    int64_t fast_groups = 0, total_groups = 0; // vpmaddubsw groups (ConvBlocking::maddubs)
+};
+::testing::AssertionResult run_conv_case(const ConvCase& c, uint64_t base, uint64_t index, ConvRunInfo* info = nullptr);
 
 } // namespace qjit::test
