@@ -138,9 +138,10 @@ public:
         nb_o_ = conv_oc_blocks(out, b);
         eb_ = out.elem_bytes;
         ocpe_ = nb_o_ * B_;
-        for (int64_t o = 0; o < g_.OC; ++o) {
+        // Integer bounds that can change a level: k_lo > 0, or k_hi < L-1 in a channel whose
+        // constants are not all zero (an all-zero channel yields level 0 whatever its bounds).
+        for (int64_t o = 0; c_.mode == EpilogueMode::Levels && o < g_.OC; ++o) {
             const size_t ou = static_cast<size_t>(o);
-            if (c_.mode != EpilogueMode::Levels) break;
             bool zero = c_.m[ou] == 0.0f && c_.n[ou] == 0.0f;
             for (int64_t p = 0; zero && p < c_.n_row_classes * c_.n_col_classes; ++p)
                 zero = c_.e[static_cast<size_t>(p * c_.oc_pad + o)] == 0.0f;
@@ -215,9 +216,8 @@ private:
         off_lm1_ = g.pool_i32(std::vector<int32_t>(8, c_.out_levels - 1));
         off_lowbytes_ = g.pool_i32(std::vector<int32_t>(8, 0x00FF00FF));
         if (wl_.maddubs) off_ones_ = g.pool_i32(std::vector<int32_t>(8, 0x00010001));
-        std::vector<uint8_t> smask(32, 0);
-        const int64_t tail = g_.C % 32;
-        for (int64_t i = 0; i < 32; ++i) smask[static_cast<size_t>(i)] = i < (tail == 0 ? 32 : tail) ? 0xFF : 0;
+        std::vector<uint8_t> smask(32, 0); // channels of the last, partial chunk of the window sum
+        for (int64_t i = 0; i < g_.C % 32; ++i) smask[static_cast<size_t>(i)] = 0xFF;
         off_smask_ = g.pool_u8(smask);
         const int64_t pat_bytes = ocpe_ * 4;
         if (c_.n_row_classes > 1) {
@@ -362,13 +362,13 @@ private:
     }
 
     // Emits step(off, j) for j in [0, n), the step's operand at rax + off: fully unrolled when
-    // n <= 8 (off = j*stride), else a loop of 4 steps per iteration that moves rax by 4*stride (and
-    // calls advance(4) for the caller's other pointers), a remainder, and rax restored. Returns the
-    // number of trailing steps whose advance the caller still owes.
+    // n <= max_unroll (off = j*stride), else a loop of `unroll` steps per iteration that moves rax by
+    // unroll*stride (and calls advance(unroll) for the caller's other pointers), a remainder, and rax
+    // restored. Returns the number of trailing steps whose advance the caller still owes.
     template <class Step, class Advance>
-    int64_t for_each_step(int64_t n, int64_t stride, Step&& step, Advance&& advance) {
+    int64_t for_each_step(int64_t n, int64_t stride, Step&& step, Advance&& advance, int64_t max_unroll = 8,
+                          int64_t unroll = 4) {
         Generator& g = G();
-        constexpr int64_t max_unroll = 8, unroll = 4;
         if (n <= max_unroll) {
             for (int64_t j = 0; j < n; ++j) step(j * stride, j);
             return n;
@@ -492,21 +492,10 @@ private:
         };
         for_each_tap(std::min<int64_t>(CQ_, kGroupQuads), [&](int64_t disp) {
             const int64_t full = CQ_ / kGroupQuads, rem = CQ_ % kGroupQuads;
-            const int64_t group_bytes = kGroupQuads * 4;
-            if (full > 1) {
-                Label l;
-                g.mov(r_cnt, full);
-                g.L(l);
-                group(disp, kGroupQuads);
-                g.add(r_in, d32(group_bytes));
-                g.dec(r_cnt);
-                g.jnz(l, g.T_NEAR);
-                if (rem > 0) group(disp, rem);
-                g.sub(r_in, d32(full * group_bytes));
-            } else {
-                for (int64_t j = 0; j < full; ++j) group(disp + j * group_bytes, kGroupQuads);
-                if (rem > 0) group(disp + full * group_bytes, rem);
-            }
+            for_each_step(
+                full, kGroupQuads * 4, [&](int64_t off, int64_t) { group(disp + off, kGroupQuads); }, [](int64_t) {},
+                1, 1);
+            if (rem > 0) group(disp + full * kGroupQuads * 4, rem);
         });
     }
 

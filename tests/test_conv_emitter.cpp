@@ -329,7 +329,9 @@ TEST(ConvEmitter, MaddubsFastPathPerGroup) {
                 fast += info.fast_groups;
                 exact += info.total_groups - info.fast_groups;
                 if (info.fast_groups > 0 && info.fast_groups < info.total_groups) ++mixed_kernels;
-                if (la <= 128 && !small) EXPECT_EQ(info.fast_groups, info.total_groups) << "(L_a-1)*256 <= 32767";
+                if (la <= 128 && !small) {
+                    EXPECT_EQ(info.fast_groups, info.total_groups) << "(L_a-1)*256 <= 32767";
+                }
             }
     EXPECT_GT(fast, 0);
     EXPECT_GT(exact, 0);
@@ -350,7 +352,9 @@ TEST(ConvEmitter, MaddubsNeverSaturates) {
             c.maddubs = true;
             ConvRunInfo info;
             EXPECT_TRUE(run_conv_case(c, base, i++, &info));
-            if (la == 256) EXPECT_EQ(info.fast_groups, 0);
+            if (la == 256) {
+                EXPECT_EQ(info.fast_groups, 0);
+            }
         }
 }
 

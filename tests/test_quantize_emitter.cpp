@@ -148,9 +148,10 @@ void check_quantize(QCase& c, Rng& r, uint32_t mxcsr, uint64_t base) {
             for (int64_t ch = 0; ch < c.l.C; ++ch) distinct.insert(ref[static_cast<size_t>(c.l.offset(0, h, w) + ch)]);
     bool all_steps = true; // il == ih gives two levels only
     for (size_t i = 0; i < c.q.il.size(); ++i) all_steps = all_steps && c.q.il.v[i] == c.q.ih.v[i];
-    if (c.l.H * c.l.W * c.l.C >= 64)
+    if (c.l.H * c.l.W * c.l.C >= 64) {
         EXPECT_GE(distinct.size(), all_steps ? 2u : std::min<size_t>(3, static_cast<size_t>(c.q.levels)))
             << "degenerate quantize test\n  reproduce: " << reproducer(base);
+    }
 }
 
 void check_dequantize(QCase& c, Rng& r, uint32_t mxcsr, uint64_t base) {
