@@ -38,6 +38,13 @@ struct DequantizeArgs {
     int64_t c_begin, c_end;
 };
 
+// MaxPool / AvgPool: computes output rows [oh_begin, oh_end) of one image, every channel.
+struct PoolArgs {
+    const uint8_t* src; // input layout offset(n, 0, 0)  (the kernel reaches the halo with negative offsets)
+    void* dst;          // output layout offset(n, 0, 0): u8 levels or f32
+    int64_t oh_begin, oh_end;
+};
+
 // Register blocking of the conv kernel: a tile of `pixels` output pixels x `oc_vecs` vectors of
 // output channels (8 per ymm, 16 per zmm).
 struct ConvBlocking {

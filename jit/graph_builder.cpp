@@ -86,6 +86,51 @@ int64_t conv_out(int64_t in, int64_t k, int64_t stride, int64_t dil, int64_t pb,
     return span < eff ? 0 : (span - eff) / stride + 1;
 }
 
+// Output size of one pooling axis (the kernel must fit the padded input; checked by the caller).
+int64_t pool_out(int64_t in, int64_t k, int64_t stride, int64_t pb, int64_t pe, RoundingType r) {
+    const int64_t span = in + pb + pe - k;
+    return (r == RoundingType::ceil ? (span + stride - 1) / stride : span / stride) + 1;
+}
+
+// The first output index of one pooling axis whose window holds no element of [lo, hi) (input
+// coordinates), or -1 when every window holds one.
+int64_t empty_window(int64_t n_out, int64_t k, int64_t stride, int64_t pb, int64_t lo, int64_t hi) {
+    for (int64_t o = 0; o < n_out; ++o) {
+        const int64_t first = o * stride - pb, last = first + k - 1;
+        if (last < lo || first >= hi) return o;
+    }
+    return -1;
+}
+
+// Validates pooling attributes for data x and returns the output shape; every window must cover an
+// input element (MaxPool, AvgPool exclude_pad) or an element of the padded input (AvgPool include).
+Shape pool_shape(const std::string& name, const Shape& xs, const PoolParams& p, bool avg) {
+    if (xs.size() != 4)
+        throw Error(ErrorCode::ShapeMismatch, name, "data shape " + to_string(xs) + " is not rank 4 (NCHW)");
+    require_pair(name, p.kernel, 1, "kernel");
+    require_pair(name, p.strides, 1, "strides");
+    require_pair(name, p.pads_begin, 0, "pads_begin");
+    require_pair(name, p.pads_end, 0, "pads_end");
+    Shape out{xs[0], xs[1], 0, 0};
+    for (size_t a = 0; a < 2; ++a) {
+        const int64_t in = xs[2 + a];
+        if (in + p.pads_begin[a] + p.pads_end[a] < p.kernel[a])
+            throw Error(ErrorCode::ShapeMismatch, name,
+                        "kernel " + to_string(p.kernel) + " does not fit the padded input " + to_string(xs));
+        out[2 + a] = pool_out(in, p.kernel[a], p.strides[a], p.pads_begin[a], p.pads_end[a], p.rounding);
+        const bool padded_counts = avg && !p.exclude_pad;
+        const int64_t lo = padded_counts ? -p.pads_begin[a] : 0, hi = padded_counts ? in + p.pads_end[a] : in;
+        const int64_t bad = empty_window(out[2 + a], p.kernel[a], p.strides[a], p.pads_begin[a], lo, hi);
+        if (bad >= 0)
+            throw Error(ErrorCode::InvalidArgument, name,
+                        std::string("the window of output ") + (a == 0 ? "row " : "column ") + std::to_string(bad) +
+                            " covers no " + (padded_counts ? "element of the padded input" : "input element") +
+                            " (kernel " + to_string(p.kernel) + ", strides " + to_string(p.strides) + ", pads " +
+                            to_string(p.pads_begin) + "/" + to_string(p.pads_end) + ", input " + to_string(xs) + ")");
+    }
+    return out;
+}
+
 } // namespace
 
 Graph::Graph() : g_(std::make_unique<ir::Graph>()) {}
@@ -171,6 +216,55 @@ NodeRef Graph::convolution(const std::string& name, NodeRef x, NodeRef weights, 
                     "kernel " + to_string(ws) + " does not fit the padded input " + to_string(xs));
     ir::Node n = make(ir::Op::Convolution, name, {x.id, weights.id}, {xs[0], ws[0], oh, ow});
     n.conv = p;
+    return append(g, std::move(n));
+}
+
+NodeRef Graph::group_convolution(const std::string& name, NodeRef x, NodeRef weights, const ConvParams& p) {
+    ir::Graph& g = checked(g_, name);
+    const Shape& xs = f32_input(g, name, x, "x").shape;
+    const Shape& ws = f32_input(g, name, weights, "weights").shape;
+    if (xs.size() != 4)
+        throw Error(ErrorCode::ShapeMismatch, name, "data shape " + to_string(xs) + " is not rank 4 (NCHW)");
+    if (ws.size() != 5)
+        throw Error(ErrorCode::ShapeMismatch, name,
+                    "weights shape " + to_string(ws) + " is not rank 5 ([G, O/G, I/G, KH, KW])");
+    if (xs[1] != ws[0] * ws[2])
+        throw Error(ErrorCode::ShapeMismatch, name,
+                    "data has " + std::to_string(xs[1]) + " channels but weights " + to_string(ws) + " expect G*I/G = " +
+                        std::to_string(ws[0] * ws[2]));
+    require_pair(name, p.strides, 1, "strides");
+    require_pair(name, p.dilations, 1, "dilations");
+    require_pair(name, p.pads_begin, 0, "pads_begin");
+    require_pair(name, p.pads_end, 0, "pads_end");
+    const int64_t oh = conv_out(xs[2], ws[3], p.strides[0], p.dilations[0], p.pads_begin[0], p.pads_end[0]);
+    const int64_t ow = conv_out(xs[3], ws[4], p.strides[1], p.dilations[1], p.pads_begin[1], p.pads_end[1]);
+    if (oh < 1 || ow < 1)
+        throw Error(ErrorCode::ShapeMismatch, name,
+                    "kernel " + to_string(ws) + " does not fit the padded input " + to_string(xs));
+    ir::Node n = make(ir::Op::GroupConvolution, name, {x.id, weights.id}, {xs[0], ws[0] * ws[1], oh, ow});
+    n.conv = p;
+    return append(g, std::move(n));
+}
+
+NodeRef Graph::max_pool(const std::string& name, NodeRef x, const std::vector<int64_t>& kernel,
+                        const std::vector<int64_t>& strides, const std::vector<int64_t>& pads_begin,
+                        const std::vector<int64_t>& pads_end, RoundingType rounding) {
+    ir::Graph& g = checked(g_, name);
+    const Shape& xs = f32_input(g, name, x, "x").shape;
+    PoolParams p{kernel, strides, pads_begin, pads_end, rounding, true};
+    ir::Node n = make(ir::Op::MaxPool, name, {x.id}, pool_shape(name, xs, p, false));
+    n.pool = std::move(p);
+    return append(g, std::move(n));
+}
+
+NodeRef Graph::avg_pool(const std::string& name, NodeRef x, const std::vector<int64_t>& kernel,
+                        const std::vector<int64_t>& strides, const std::vector<int64_t>& pads_begin,
+                        const std::vector<int64_t>& pads_end, bool exclude_pad, RoundingType rounding) {
+    ir::Graph& g = checked(g_, name);
+    const Shape& xs = f32_input(g, name, x, "x").shape;
+    PoolParams p{kernel, strides, pads_begin, pads_end, rounding, exclude_pad};
+    ir::Node n = make(ir::Op::AvgPool, name, {x.id}, pool_shape(name, xs, p, true));
+    n.pool = std::move(p);
     return append(g, std::move(n));
 }
 
@@ -266,6 +360,7 @@ NodeRef Graph::reshape(const std::string& name, NodeRef x, const Shape& target) 
                         " elements, input " + to_string(in) + " has " + std::to_string(count));
     return append(g, make(ir::Op::Reshape, name, {x.id}, std::move(out)));
 }
+
 
 NodeRef Graph::result(const std::string& name, NodeRef x) {
     ir::Graph& g = checked(g_, name);

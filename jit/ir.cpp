@@ -23,6 +23,10 @@ const char* to_string(Op op) {
     case Op::Quantize: return "Quantize";
     case Op::Dequantize: return "Dequantize";
     case Op::QConv: return "QConv";
+    case Op::GroupConvolution: return "GroupConvolution";
+    case Op::MaxPool: return "MaxPool";
+    case Op::AvgPool: return "AvgPool";
+    case Op::QAvgPool: return "QAvgPool";
     }
     return "?";
 }

@@ -12,6 +12,7 @@ namespace qjit {
 struct QConvDesc;
 struct ActQuant;
 struct QuantWeights;
+struct QAvgPoolDesc;
 } // namespace qjit
 
 namespace qjit::ir {
@@ -19,10 +20,14 @@ namespace qjit::ir {
 enum class Op {
     // float graph ops (what the builder and importers create)
     Parameter, Constant, FakeQuantize, Convolution, MatMul, Add, Multiply, Relu, Clamp, Reshape, Result,
+    GroupConvolution, // attr: conv; weights [G, O/G, I/G, KH, KW]
+    MaxPool,          // attr: pool; f32, or u8 level indices after propagate_dequantize (s > 0)
+    AvgPool,          // attr: pool
     // lowered ops (created by passes)
     Quantize,   // f32 -> u8 level index k (FakeQuantize §1.1 step 3); attr: act
     Dequantize, // u8 k -> f32 value fl(fl(fl(k/(L-1))*fl(oh-ol))+ol); attr: act
     QConv,      // u8 k -> fused integer conv/FC + requantize epilogue -> u8 k or f32; attr: qconv
+    QAvgPool,   // u8 k -> integer window sum + requantize epilogue -> u8 k or f32; attr: qpool
 };
 const char* to_string(Op op);
 
@@ -39,11 +44,13 @@ struct Node {
     Tensor value;                      // Constant
     int64_t levels = 0;                // FakeQuantize
     Broadcast broadcast = Broadcast::numpy; // FakeQuantize
-    ConvParams conv;                   // Convolution
+    ConvParams conv;                   // Convolution, GroupConvolution
+    PoolParams pool;                   // MaxPool, AvgPool
     bool transpose_a = false, transpose_b = false; // MatMul
     float clamp_lo = 0, clamp_hi = 0;  // Clamp
     std::shared_ptr<const ActQuant> act;    // Quantize / Dequantize
     std::shared_ptr<const QConvDesc> qconv; // QConv
+    std::shared_ptr<const QAvgPoolDesc> qpool; // QAvgPool
     // Constant weights folded from a FakeQuantize (value then holds Oracle A's fp32 weights).
     std::shared_ptr<const QuantWeights> qweights;
 };

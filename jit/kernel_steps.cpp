@@ -89,6 +89,41 @@ private:
 
 } // namespace
 
+namespace {
+
+// MaxPool / AvgPool: items are (image, output row); a range becomes one call per image.
+class PoolStep final : public rt::Step {
+public:
+    PoolStep(std::shared_ptr<JitKernel> k, const ActLayout& in, const ActLayout& out, int in_slot, int out_slot)
+        : k_(std::move(k)), in_(in), out_(out), in_slot_(in_slot), out_slot_(out_slot) {}
+    int64_t work_items() const override { return out_.N * out_.H; }
+    void run(uint8_t* const* slots, int64_t begin, int64_t end) const override {
+        for (int64_t i = begin; i < end;) {
+            const int64_t n = i / out_.H, h = i % out_.H;
+            const int64_t h_end = std::min(out_.H, h + (end - i));
+            PoolArgs a{};
+            a.src = slots[in_slot_] + in_.offset(n, 0, 0);
+            a.dst = slots[out_slot_] + out_.offset(n, 0, 0) * out_.elem_bytes;
+            a.oh_begin = h;
+            a.oh_end = h_end;
+            k_->call(&a);
+            i += h_end - h;
+        }
+    }
+
+private:
+    std::shared_ptr<JitKernel> k_;
+    ActLayout in_, out_;
+    int in_slot_, out_slot_;
+};
+
+} // namespace
+
+std::unique_ptr<rt::Step> make_pool_step(std::shared_ptr<JitKernel> kernel, const ActLayout& in, const ActLayout& out,
+                                         int in_slot, int out_slot) {
+    return std::make_unique<PoolStep>(std::move(kernel), in, out, in_slot, out_slot);
+}
+
 std::unique_ptr<rt::Step> make_qconv_step(std::shared_ptr<JitKernel> kernel, PackedWeights weights,
                                           const ConvGeom& g, const ConvBlocking& b, const ActLayout& in,
                                           const ActLayout& out, int in_slot, int out_slot) {

@@ -14,6 +14,10 @@ std::unique_ptr<rt::Step> make_qconv_step(std::shared_ptr<JitKernel> kernel, Pac
                                           const ConvGeom& g, const ConvBlocking& b, const ActLayout& in,
                                           const ActLayout& out, int in_slot, int out_slot);
 
+// MaxPool / AvgPool (PoolArgs): items are (image, output row); a range becomes one call per image.
+std::unique_ptr<rt::Step> make_pool_step(std::shared_ptr<JitKernel> kernel, const ActLayout& in, const ActLayout& out,
+                                         int in_slot, int out_slot);
+
 // Quantize / Dequantize: items are (image, channel). `plane` is H*W floats per channel in the f32
 // tensor; `act` the activation layout as the kernel sees it.
 std::unique_ptr<rt::Step> make_quantize_step(std::shared_ptr<JitKernel> kernel, const ActLayout& act,

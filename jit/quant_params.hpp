@@ -37,7 +37,12 @@ struct ConvGeom {
     int64_t OH = 1, OW = 1;
     int64_t SH = 1, SW = 1, DH = 1, DW = 1;
     int64_t PT = 0, PL = 0, PB = 0, PR = 0;
-    int64_t K() const { return C * KH * KW; }
+    // GroupConvolution: output channel o reads input channels [g*C/groups, (g+1)*C/groups) with
+    // g = o / (OC/groups); depthwise is groups == C. Weights are [OC][C/groups][KH][KW].
+    int64_t groups = 1;
+    int64_t Cg() const { return C / groups; }   // input channels per group
+    int64_t OCg() const { return OC / groups; } // output channels per group
+    int64_t K() const { return Cg() * KH * KW; } // reduction length of one output
     std::string str() const;
 };
 
@@ -70,6 +75,20 @@ struct QConvDesc {
     std::vector<PostOp> post; // bias, relu/clamp, scale-shift, in order
     bool out_levels = true;   // true: u8 level index of `out`; false: f32 value y
     ActQuant out;             // next FakeQuantize (when out_levels); per-tensor or per-OC
+    std::vector<std::string> fused_nodes; // names of the graph nodes this node executes
+};
+
+// A fused quantized AvgPool (spec §3 AvgPool row, §4.2 AvgPool form): u8 level indices in, the
+// exact integer window sum S = sum of valid k per channel, then v = fma(f32(S), M'[pattern],
+// E'[pattern]) with the next FakeQuantize (u8 levels of `out`) or the f32 average. The folding and
+// the scalar definition live in jit/pool_fold.*.
+struct QAvgPoolDesc {
+    ConvGeom g;               // C = OC = groups, KH x KW window, strides, pads_begin (PT, PL), pads_end
+                              // (PB, PR) as given, OH/OW of the rounding mode, DH = DW = 1
+    bool exclude_pad = true;  // the divisor counts window elements inside the input only
+    ActQuant in;              // input activation (per tensor or per channel; any s, ol)
+    bool out_levels = false;  // true: u8 level index of `out`; false: f32 average
+    ActQuant out;             // next FakeQuantize (when out_levels); per tensor or per channel
     std::vector<std::string> fused_nodes; // names of the graph nodes this node executes
 };
 

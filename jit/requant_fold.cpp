@@ -126,11 +126,18 @@ QConvConsts fold_qconv(const QConvDesc& d) {
     c.oc_pad = round_up(g.OC, 16);
     const size_t ocp = static_cast<size_t>(c.oc_pad);
 
-    // Input activation: r_a = ol_a[c] + k * s_a, s_a per tensor.
-    const double s_a = d.in.step(0);
-    for (int64_t ch = 1; ch < g.C; ++ch)
-        if (d.in.step(ch) != s_a)
-            throw Error(ErrorCode::UnsupportedOp, node_name(d), "per-channel activation scale into a reduction");
+    // Input activation: r_a = ol_a[c] + k * s_a, s_a per tensor or, with groups, per group (one
+    // value within each reduction; depthwise: per channel).
+    if (g.groups < 1 || g.C % g.groups != 0 || g.OC % g.groups != 0)
+        throw Error(ErrorCode::InvalidArgument, node_name(d), "groups do not divide the channels of " + g.str());
+    std::vector<double> s_grp(static_cast<size_t>(g.groups));
+    for (int64_t gi = 0; gi < g.groups; ++gi) {
+        const double s = d.in.step(gi * g.Cg());
+        for (int64_t ch = gi * g.Cg() + 1; ch < (gi + 1) * g.Cg(); ++ch)
+            if (d.in.step(ch) != s)
+                throw Error(ErrorCode::UnsupportedOp, node_name(d), "per-channel activation scale into a reduction");
+        s_grp[static_cast<size_t>(gi)] = s;
+    }
     bool any_ol = false;
     std::vector<double> ol_a(static_cast<size_t>(g.C));
     for (int64_t ch = 0; ch < g.C; ++ch) {
@@ -139,7 +146,7 @@ QConvConsts fold_qconv(const QConvDesc& d) {
     }
 
     const int64_t khw = g.KH * g.KW;
-    const int64_t kk = g.C * khw;
+    const int64_t kk = g.K();
     // Raw real-valued coefficients per output channel: y = M*D + N*S + E[pattern].
     std::vector<double> M(static_cast<size_t>(g.OC)), N(static_cast<size_t>(g.OC));
     // T[o][kh][kw] = sum_c ol_a[c] * w(o,c,kh,kw), then 2-D prefix sums P (KH+1 x KW+1).
@@ -149,6 +156,8 @@ QConvConsts fold_qconv(const QConvDesc& d) {
         const size_t ou = static_cast<size_t>(o);
         const bool cst = d.w.const_channel[ou] != 0;
         const double sw = d.w.s_w[ou], zw = d.w.z_w[ou];
+        const int64_t c0 = o / g.OCg() * g.Cg(); // first input channel of o's group
+        const double s_a = s_grp[static_cast<size_t>(o / g.OCg())];
         M[ou] = cst ? 0.0 : s_a * sw;
         N[ou] = cst ? s_a * d.w.w_c[ou] : (zw == 0.0 ? 0.0 : -s_a * sw * zw);
         if (N[ou] != 0.0 || cst) c.has_n = true;
@@ -157,10 +166,10 @@ QConvConsts fold_qconv(const QConvDesc& d) {
         for (int64_t kh = 0; kh < g.KH; ++kh)
             for (int64_t kw = 0; kw < g.KW; ++kw) {
                 double t = 0.0;
-                for (int64_t ch = 0; ch < g.C; ++ch) {
+                for (int64_t ch = 0; ch < g.Cg(); ++ch) {
                     const int64_t idx = o * kk + ch * khw + kh * g.KW + kw;
                     const double w = cst ? d.w.w_c[ou] : sw * (static_cast<double>(d.w.q[static_cast<size_t>(idx)]) - zw);
-                    t += ol_a[static_cast<size_t>(ch)] * w;
+                    t += ol_a[static_cast<size_t>(c0 + ch)] * w;
                 }
                 Po[(kh + 1) * (g.KW + 1) + (kw + 1)] =
                     t + Po[kh * (g.KW + 1) + (kw + 1)] + Po[(kh + 1) * (g.KW + 1) + kw] - Po[kh * (g.KW + 1) + kw];

@@ -6,8 +6,11 @@
 #include <sstream>
 
 #include "emitters/conv_avx2.hpp"
+#include "emitters/dwconv_avx2.hpp"
+#include "emitters/pool_avx2.hpp"
 #include "emitters/quantize_avx2.hpp"
 #include "jit/kernel_steps.hpp"
+#include "jit/pool_fold.hpp"
 #include "jit/quant_params.hpp"
 #include "jit/requant_fold.hpp"
 #include "runtime/act_layout.hpp"
@@ -147,6 +150,52 @@ void build_dequantize_avx2(Ctx& c, const ir::Node& n) {
     c.plan.steps.push_back(std::move(step));
 }
 
+// ---- grouped QConv, MaxPool, AvgPool (emitters/dwconv_avx2, emitters/pool_avx2) -----------------
+
+void build_group_conv_avx2(Ctx& c, const ir::Node& n) {
+    const QConvDesc& d = *n.qconv;
+    const QConvConsts consts = fold_qconv(d);
+    const int in_slot = c.slot_of[static_cast<size_t>(n.inputs[0])];
+    const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
+    const ActLayout& in = slot(c, in_slot).layout;
+    const ActLayout& out = slot(c, out_slot).layout;
+    const ConvBlocking b = choose_group_conv_blocking_avx2(d, consts);
+    std::shared_ptr<JitKernel> k = emit_group_conv_avx2(d, consts, in, out, b);
+    PackedWeights w = pack_group_conv_weights_avx2(d, b);
+    auto step = make_qconv_step(k, std::move(w), d.g, b, in, out, in_slot, out_slot);
+    step->info = jit_info(*k, join(d.fused_nodes));
+    c.plan.steps.push_back(std::move(step));
+}
+
+// The window geometry of a u8 MaxPool or a QAvgPool.
+ConvGeom pool_geom_of(const ir::Graph& g, const ir::Node& n) {
+    return n.op == ir::Op::QAvgPool ? n.qpool->g : pool_geometry(g.node(n.inputs[0]).shape, n.shape, n.pool);
+}
+
+void build_maxpool_avx2(Ctx& c, const ir::Node& n) {
+    const int in_slot = c.slot_of[static_cast<size_t>(n.inputs[0])];
+    const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
+    const ActLayout& in = slot(c, in_slot).layout;
+    const ActLayout& out = slot(c, out_slot).layout;
+    std::shared_ptr<JitKernel> k = emit_maxpool_avx2(pool_geom_of(c.g, n), in, out, n.name);
+    auto step = make_pool_step(k, in, out, in_slot, out_slot);
+    step->info = jit_info(*k, n.name);
+    c.plan.steps.push_back(std::move(step));
+}
+
+void build_avgpool_avx2(Ctx& c, const ir::Node& n) {
+    const QAvgPoolDesc& d = *n.qpool;
+    const AvgPoolConsts consts = fold_avgpool(d);
+    const int in_slot = c.slot_of[static_cast<size_t>(n.inputs[0])];
+    const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
+    const ActLayout& in = slot(c, in_slot).layout;
+    const ActLayout& out = slot(c, out_slot).layout;
+    std::shared_ptr<JitKernel> k = emit_avgpool_avx2(d, consts, in, out);
+    auto step = make_pool_step(k, in, out, in_slot, out_slot);
+    step->info = jit_info(*k, join(d.fused_nodes));
+    c.plan.steps.push_back(std::move(step));
+}
+
 struct EmitterRule {
     ir::Op op;
     Isa min_isa;
@@ -156,8 +205,14 @@ struct EmitterRule {
 
 const std::vector<EmitterRule>& emitter_table() {
     static const std::vector<EmitterRule> table = {
-        {ir::Op::QConv, Isa::avx2, [](Ctx&, const ir::Node& n) { return n.qconv->g.K() <= 65793; },
+        {ir::Op::QConv, Isa::avx2,
+         [](Ctx&, const ir::Node& n) { return n.qconv->g.groups == 1 && n.qconv->g.K() <= 65793; },
          build_qconv_avx2},
+        {ir::Op::QConv, Isa::avx2, [](Ctx&, const ir::Node& n) { return group_conv_avx2_supports(*n.qconv); },
+         build_group_conv_avx2},
+        {ir::Op::MaxPool, Isa::avx2, [](Ctx&, const ir::Node& n) { return n.type == ElemType::u8; },
+         build_maxpool_avx2},
+        {ir::Op::QAvgPool, Isa::avx2, [](Ctx&, const ir::Node&) { return true; }, build_avgpool_avx2},
         {ir::Op::Quantize, Isa::avx2,
          [](Ctx& c, const ir::Node& n) {
              return elementwise_supported(n, slot(c, c.slot_of[static_cast<size_t>(n.id)]).layout);
@@ -196,6 +251,12 @@ void build_fallback(Ctx& c, const ir::Node& n) {
     }
     case ir::Op::QConv:
         throw Error(ErrorCode::UnsupportedOp, n.name, "no emitter accepts this quantized convolution");
+    case ir::Op::QAvgPool:
+        throw Error(ErrorCode::UnsupportedOp, n.name, "no emitter accepts this quantized AvgPool");
+    case ir::Op::MaxPool:
+        if (n.type == ElemType::u8)
+            throw Error(ErrorCode::UnsupportedOp, n.name, "no emitter accepts this MaxPool on level indices");
+        break;
     default: break;
     }
     std::vector<int> ins;
@@ -242,7 +303,11 @@ rt::Plan schedule(const ir::Graph& g, const ScheduleOptions& opt) {
     }
     for (int id : order) {
         const ir::Node& n = g.node(id);
-        if (n.op == ir::Op::QConv) grow_halo(u8_layouts.at(n.inputs[0]), required_input_halo(n.qconv->g));
+        if (n.op == ir::Op::QConv)
+            grow_halo(u8_layouts.at(n.inputs[0]), n.qconv->g.groups == 1 ? required_input_halo(n.qconv->g)
+                                                                          : required_group_conv_input_halo(n.qconv->g));
+        if ((n.op == ir::Op::MaxPool && is_u8_node(n)) || n.op == ir::Op::QAvgPool)
+            grow_halo(u8_layouts.at(n.inputs[0]), required_pool_input_halo(pool_geom_of(g, n)));
     }
 
     // 2. Slots.
@@ -260,6 +325,9 @@ rt::Plan schedule(const ir::Graph& g, const ScheduleOptions& opt) {
         } else if (n.op == ir::Op::QConv) {
             d.kind = rt::SlotDesc::F32Act;
             d.layout = qconv_out_layout(*n.qconv);
+        } else if (n.op == ir::Op::QAvgPool) { // f32 average (no FakeQuantize after it)
+            d.kind = rt::SlotDesc::F32Act;
+            d.layout = rt::act_layout_for(n.shape, 4);
         } else if (n.op == ir::Op::Constant) {
             d.init.assign(static_cast<const uint8_t*>(n.value.raw()),
                           static_cast<const uint8_t*>(n.value.raw()) + n.value.bytes());

@@ -14,6 +14,9 @@ Tensor eval_float_node(const ir::Node& n, const std::vector<const Tensor*>& in, 
         need(5);
         return fake_quantize(*in[0], *in[1], *in[2], *in[3], *in[4], static_cast<int>(n.levels));
     case ir::Op::Convolution: need(2); return conv2d(*in[0], *in[1], n.conv, fp64);
+    case ir::Op::GroupConvolution: need(2); return group_conv2d(*in[0], *in[1], n.conv, fp64);
+    case ir::Op::MaxPool: need(1); return max_pool2d(*in[0], n.pool);
+    case ir::Op::AvgPool: need(1); return avg_pool2d(*in[0], n.pool, fp64);
     case ir::Op::MatMul: need(2); return matmul(*in[0], *in[1], n.transpose_a, n.transpose_b, fp64);
     case ir::Op::Add: need(2); return add(*in[0], *in[1]);
     case ir::Op::Multiply: need(2); return multiply(*in[0], *in[1]);

@@ -55,6 +55,11 @@ std::vector<Tensor> run_oracle_a(const ir::Graph& g, const std::vector<Tensor>& 
             out = ref::fake_quantize(in(n, 0), in(n, 1), in(n, 2), in(n, 3), in(n, 4), static_cast<int>(n.levels));
             break;
         case ir::Op::Convolution: out = ref::conv2d(in(n, 0), in(n, 1), n.conv, options.fp64_accumulate); break;
+        case ir::Op::GroupConvolution:
+            out = ref::group_conv2d(in(n, 0), in(n, 1), n.conv, options.fp64_accumulate);
+            break;
+        case ir::Op::MaxPool: out = ref::max_pool2d(in(n, 0), n.pool); break;
+        case ir::Op::AvgPool: out = ref::avg_pool2d(in(n, 0), n.pool, options.fp64_accumulate); break;
         case ir::Op::MatMul:
             out = ref::matmul(in(n, 0), in(n, 1), n.transpose_a, n.transpose_b, options.fp64_accumulate);
             break;
@@ -67,6 +72,7 @@ std::vector<Tensor> run_oracle_a(const ir::Graph& g, const std::vector<Tensor>& 
         case ir::Op::Quantize:
         case ir::Op::Dequantize:
         case ir::Op::QConv:
+        case ir::Op::QAvgPool:
             throw Error(ErrorCode::Internal, n.name,
                         std::string("Oracle A evaluates the float graph only; got lowered op ") + ir::to_string(n.op));
         }

@@ -7,6 +7,7 @@
 #include "jit/requant_fold.hpp"
 #include "runtime/act_layout.hpp"
 #include "runtime/qconv_ref.hpp"
+#include "runtime/pool_ref.hpp"
 #include "runtime/float_node_eval.hpp"
 
 namespace qjit::oracle {
@@ -97,6 +98,13 @@ std::vector<Tensor> run_oracle_b(const ir::Graph& g, const std::vector<Tensor>& 
         case ir::Op::Quantize: out = quantize_logical(*n.act, in(0)); break;
         case ir::Op::Dequantize: out = dequantize_logical(*n.act, in(0)); break;
         case ir::Op::QConv: out = qconv_logical(*n.qconv, in(0), n.shape); break;
+        case ir::Op::QAvgPool: out = ref::qavgpool_logical(*n.qpool, in(0), n.shape); break;
+        case ir::Op::MaxPool: // on level indices after propagate_dequantize, else the float op
+            if (n.type == ElemType::u8)
+                out = ref::maxpool_levels_logical(pool_geometry(in(0).shape(), n.shape, n.pool), in(0), n.shape);
+            else
+                out = ref::eval_float_node(g, n, v);
+            break;
         case ir::Op::Reshape: {
             out = Tensor(in(0).type(), n.shape);
             std::memcpy(out.raw(), in(0).raw(), in(0).bytes());

@@ -50,7 +50,6 @@ LayerCheck check_qconv_against_a(const QConvDesc& d, const Tensor& k_in, const T
     rt::logical_to_act(out_b.raw(), out_b.shape(), ob.data(), out);
     const int La = d.in.levels;
     const int64_t khw = g.KH * g.KW;
-    const double s_a = d.in.step(0);
 
     for (int64_t n = 0; n < g.N; ++n)
         for (int64_t oh = 0; oh < g.OH; ++oh)
@@ -58,6 +57,7 @@ LayerCheck check_qconv_against_a(const QConvDesc& d, const Tensor& k_in, const T
                 for (int64_t o = 0; o < g.OC; ++o) {
                     const size_t ou = static_cast<size_t>(o);
                     const double sw = d.w.s_w[ou], zw = d.w.z_w[ou];
+                    const double s_a = d.in.step(o / g.OCg() * g.Cg()); // one step per group
                     const int cw = d.w.levels / 2;
                     const double olw = d.w.const_channel[ou] ? d.w.w_c[ou] : sw * (-cw - zw);
                     const double ohw = d.w.const_channel[ou] ? d.w.w_c[ou] : sw * (d.w.levels - 1 - cw - zw);
@@ -70,9 +70,10 @@ LayerCheck check_qconv_against_a(const QConvDesc& d, const Tensor& k_in, const T
                         for (int64_t kw = 0; kw < g.KW; ++kw) {
                             const int64_t iw = ow * g.SW - g.PL + kw * g.DW;
                             if (iw < 0 || iw >= g.W) continue;
+                            const int64_t c0 = o / g.OCg() * g.Cg(); // o's group (all channels if groups == 1)
                             const uint8_t* px = k.data() + in.offset(n, ih, iw);
-                            for (int64_t ch = 0; ch < g.C; ++ch) {
-                                const size_t wi = static_cast<size_t>(o * g.C * khw + ch * khw + kh * g.KW + kw);
+                            for (int64_t ch = c0; ch < c0 + g.Cg(); ++ch) {
+                                const size_t wi = static_cast<size_t>(o * g.K() + (ch - c0) * khw + kh * g.KW + kw);
                                 const double ra = fq::level_value(px[ch], d.in.ol.at(ch), d.in.oh.at(ch), La);
                                 const double w = d.w.w_float[wi];
                                 y += ra * w;

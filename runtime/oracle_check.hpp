@@ -21,4 +21,13 @@ struct LayerCheck {
 // k_in: the logical u8 input levels B fed the layer; out_b: B's logical output (u8 levels or f32).
 LayerCheck check_qconv_against_a(const QConvDesc& d, const Tensor& k_in, const Tensor& out_b);
 
+// Pooling layers (runtime/oracle_check_pool.cpp), teacher-forced like the others.
+// AvgPool: A's average of the dequantized input levels in fp64 (divisor per PoolParams); delta is
+// spec §4.6 with |M'*S| + |E'| + |t_A| and the operand term 2^-22*|isc|*sum_valid R_a/cnt.
+LayerCheck check_avgpool_against_a(const QAvgPoolDesc& d, const Tensor& k_in, const Tensor& out_b);
+// MaxPool on level indices (g a pool_geometry, `a` the dequantization of its input and output): the
+// value of B's output level must equal A's max of the dequantized valid taps bit for bit (s >= 0
+// makes it exact; every difference is a violation).
+LayerCheck check_maxpool_against_a(const ConvGeom& g, const ActQuant& a, const Tensor& k_in, const Tensor& k_out);
+
 } // namespace qjit::oracle

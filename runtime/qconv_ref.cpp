@@ -26,9 +26,10 @@ void qconv(const QConvDesc& d, const QConvConsts& c, const uint8_t* src, const A
                             for (int64_t kw = 0; kw < g.KW; ++kw) {
                                 const int64_t iw = ow * g.SW - g.PL + kw * g.DW;
                                 if (iw < 0 || iw >= g.W) continue;
-                                const uint8_t* px = src + in.offset(n, ih, iw);
-                                const int8_t* wq = &d.w.q[static_cast<size_t>(o * g.C * khw + kh * g.KW + kw)];
-                                for (int64_t ch = 0; ch < g.C; ++ch) {
+                                // Input channels of o's group (all of them when groups == 1).
+                                const uint8_t* px = src + in.offset(n, ih, iw) + o / g.OCg() * g.Cg();
+                                const int8_t* wq = &d.w.q[static_cast<size_t>(o * g.K() + kh * g.KW + kw)];
+                                for (int64_t ch = 0; ch < g.Cg(); ++ch) {
                                     dsum += static_cast<int64_t>(px[ch]) * wq[ch * khw];
                                     ssum += px[ch];
                                 }

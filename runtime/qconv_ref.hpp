@@ -9,7 +9,7 @@
 
 namespace qjit::ref {
 
-// QConv over all N images. src/dst are buffers laid out as `in` / `out` (out.elem_bytes selects
+// QConv over all N images (grouped when d.g.groups > 1). src/dst are buffers laid out as `in` / `out` (out.elem_bytes selects
 // u8 levels or f32). Padding taps are skipped (they hold k = 0 in the halo anyway). Writes every
 // channel of [0, out.c_stride): padded channels get level 0 / +0.0f.
 void qconv(const QConvDesc& d, const QConvConsts& c, const uint8_t* src, const ActLayout& in, void* dst,

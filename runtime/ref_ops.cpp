@@ -141,6 +141,149 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const ConvParams& p, bool fp64) 
     return out;
 }
 
+Tensor group_conv2d(const Tensor& x, const Tensor& w, const ConvParams& p, bool fp64) {
+    const char* op = "<ref::group_conv2d>";
+    require_f32(x, op);
+    require_f32(w, op);
+    const Shape& xs = x.shape();
+    const Shape& ws = w.shape();
+    if (xs.size() != 4 || ws.size() != 5 || xs[1] != ws[0] * ws[2])
+        throw Error(ErrorCode::Internal, op, "bad shapes " + to_string(xs) + " * " + to_string(ws));
+    const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3];
+    const int64_t G = ws[0], OPG = ws[1], IPG = ws[2], KH = ws[3], KW = ws[4];
+    const int64_t SH = p.strides[0], SW = p.strides[1], DH = p.dilations[0], DW = p.dilations[1];
+    const int64_t PT = p.pads_begin[0], PL = p.pads_begin[1];
+    const int64_t OH = (H + PT + p.pads_end[0] - DH * (KH - 1) - 1) / SH + 1;
+    const int64_t OW = (W + PL + p.pads_end[1] - DW * (KW - 1) - 1) / SW + 1;
+    const int64_t O = G * OPG;
+    Tensor out(ElemType::f32, {N, O, OH, OW});
+    const float* px = x.data<float>();
+    const float* pw = w.data<float>();
+    float* po = out.data<float>();
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t o = 0; o < O; ++o)
+            for (int64_t oy = 0; oy < OH; ++oy)
+                for (int64_t ox = 0; ox < OW; ++ox) {
+                    const int64_t c0 = (o / OPG) * IPG;
+                    float acc = 0.0f;
+                    double acc64 = 0.0;
+                    for (int64_t j = 0; j < IPG; ++j)
+                        for (int64_t ky = 0; ky < KH; ++ky) {
+                            const int64_t iy = oy * SH - PT + ky * DH;
+                            if (iy < 0 || iy >= H) continue;
+                            for (int64_t kx = 0; kx < KW; ++kx) {
+                                const int64_t ix = ox * SW - PL + kx * DW;
+                                if (ix < 0 || ix >= W) continue;
+                                const float a = px[((n * C + c0 + j) * H + iy) * W + ix];
+                                const float b = pw[((o * IPG + j) * KH + ky) * KW + kx];
+                                if (fp64)
+                                    acc64 += static_cast<double>(a) * static_cast<double>(b);
+                                else
+                                    acc += a * b;
+                            }
+                        }
+                    po[((n * O + o) * OH + oy) * OW + ox] = fp64 ? static_cast<float>(acc64) : acc;
+                }
+    return out;
+}
+
+int64_t pool_axis_out(int64_t in, int64_t k, int64_t stride, int64_t pad_begin, int64_t pad_end, RoundingType r) {
+    const int64_t span = in + pad_begin + pad_end - k;
+    return (r == RoundingType::ceil ? (span + stride - 1) / stride : span / stride) + 1;
+}
+
+int64_t pool_axis_count(int64_t out, int64_t k, int64_t stride, int64_t pad_begin, int64_t pad_end, int64_t in,
+                        bool exclude_pad) {
+    const int64_t lo = exclude_pad ? 0 : -pad_begin, hi = exclude_pad ? in : in + pad_end;
+    const int64_t first = out * stride - pad_begin;
+    return std::max<int64_t>(0, std::min(first + k, hi) - std::max(first, lo));
+}
+
+namespace {
+
+Shape pool_out_shape(const Shape& xs, const PoolParams& p) {
+    return {xs[0], xs[1], pool_axis_out(xs[2], p.kernel[0], p.strides[0], p.pads_begin[0], p.pads_end[0], p.rounding),
+            pool_axis_out(xs[3], p.kernel[1], p.strides[1], p.pads_begin[1], p.pads_end[1], p.rounding)};
+}
+
+// Calls f(n, c, oy, ox, y0, y1, x0, x1) for every output with its window clipped to the input.
+template <class F> void for_each_window(const Shape& xs, const PoolParams& p, F f) {
+    const int64_t H = xs[2], W = xs[3];
+    const Shape os = pool_out_shape(xs, p);
+    const int64_t OH = os[2], OW = os[3];
+    for (int64_t n = 0; n < xs[0]; ++n)
+        for (int64_t c = 0; c < xs[1]; ++c)
+            for (int64_t oy = 0; oy < OH; ++oy)
+                for (int64_t ox = 0; ox < OW; ++ox) {
+                    const int64_t fy = oy * p.strides[0] - p.pads_begin[0], fx = ox * p.strides[1] - p.pads_begin[1];
+                    f(n, c, oy, ox, std::max<int64_t>(fy, 0), std::min(fy + p.kernel[0], H), std::max<int64_t>(fx, 0),
+                      std::min(fx + p.kernel[1], W));
+                }
+}
+
+void require_pool(const Tensor& x, const PoolParams& p, const char* op) {
+    require_f32(x, op);
+    if (x.shape().size() != 4 || p.kernel.size() != 2 || p.strides.size() != 2 || p.pads_begin.size() != 2 ||
+        p.pads_end.size() != 2)
+        throw Error(ErrorCode::Internal, op, "bad shape " + to_string(x.shape()) + " or pooling attributes");
+}
+
+} // namespace
+
+Tensor max_pool2d(const Tensor& x, const PoolParams& p) {
+    const char* op = "<ref::max_pool2d>";
+    require_pool(x, p, op);
+    const Shape& xs = x.shape();
+    const Shape os = pool_out_shape(xs, p);
+    Tensor out(ElemType::f32, os);
+    const float* px = x.data<float>();
+    float* po = out.data<float>();
+    for_each_window(xs, p, [&](int64_t n, int64_t c, int64_t oy, int64_t ox, int64_t y0, int64_t y1, int64_t x0,
+                                   int64_t x1) {
+        if (y0 >= y1 || x0 >= x1) throw Error(ErrorCode::Internal, op, "a window covers no input element");
+        const float* plane = px + (n * xs[1] + c) * xs[2] * xs[3];
+        float m = plane[y0 * xs[3] + x0];
+        for (int64_t y = y0; y < y1; ++y)
+            for (int64_t xx = x0; xx < x1; ++xx) {
+                const float v = plane[y * xs[3] + xx];
+                if (v > m || std::isnan(v)) m = v;
+                if (std::isnan(m)) break;
+            }
+        po[((n * os[1] + c) * os[2] + oy) * os[3] + ox] = m;
+    });
+    return out;
+}
+
+Tensor avg_pool2d(const Tensor& x, const PoolParams& p, bool fp64) {
+    const char* op = "<ref::avg_pool2d>";
+    require_pool(x, p, op);
+    const Shape& xs = x.shape();
+    const Shape os = pool_out_shape(xs, p);
+    Tensor out(ElemType::f32, os);
+    const float* px = x.data<float>();
+    float* po = out.data<float>();
+    for_each_window(xs, p, [&](int64_t n, int64_t c, int64_t oy, int64_t ox, int64_t y0, int64_t y1, int64_t x0,
+                                   int64_t x1) {
+        const int64_t cnt =
+            pool_axis_count(oy, p.kernel[0], p.strides[0], p.pads_begin[0], p.pads_end[0], xs[2], p.exclude_pad) *
+            pool_axis_count(ox, p.kernel[1], p.strides[1], p.pads_begin[1], p.pads_end[1], xs[3], p.exclude_pad);
+        if (cnt <= 0) throw Error(ErrorCode::Internal, op, "a window has nothing to average over");
+        const float* plane = px + (n * xs[1] + c) * xs[2] * xs[3];
+        float acc = 0.0f;
+        double acc64 = 0.0;
+        for (int64_t y = y0; y < y1; ++y)
+            for (int64_t xx = x0; xx < x1; ++xx) {
+                if (fp64)
+                    acc64 += static_cast<double>(plane[y * xs[3] + xx]);
+                else
+                    acc += plane[y * xs[3] + xx];
+            }
+        po[((n * os[1] + c) * os[2] + oy) * os[3] + ox] =
+            fp64 ? static_cast<float>(acc64 / static_cast<double>(cnt)) : acc / static_cast<float>(cnt);
+    });
+    return out;
+}
+
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, bool fp64) {
     const char* op = "<ref::matmul>";
     require_f32(a, op);

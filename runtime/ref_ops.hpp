@@ -42,6 +42,25 @@ Tensor fake_quantize(const Tensor& x, const Tensor& il, const Tensor& ih, const 
 // Padded taps are skipped (they are real zeros and contribute nothing, spec §4.1).
 Tensor conv2d(const Tensor& x, const Tensor& w, const ConvParams& p, bool fp64 = false);
 
+// OpenVINO GroupConvolution: NCHW data, weights [G, O/G, I/G, KH, KW]; output channel o = g*O/G + m
+// reads input channels g*I/G .. g*I/G + I/G - 1. Same summation order and fp64 option as conv2d
+// (input channel of the group, kh, kw).
+Tensor group_conv2d(const Tensor& x, const Tensor& w, const ConvParams& p, bool fp64 = false);
+
+// 2-D pooling of NCHW data with qjit's PoolParams semantics (include/qjit/graph.hpp). The output
+// size follows p.rounding; windows are clipped to the input (every window holds an input element).
+// max_pool2d: the largest valid element, NaN if any valid element is NaN (padding never wins).
+Tensor max_pool2d(const Tensor& x, const PoolParams& p);
+// avg_pool2d: the valid elements summed from 0 in row-major window order (fp32, or fp64 rounded
+// once), then divided once by the count of PoolParams.
+Tensor avg_pool2d(const Tensor& x, const PoolParams& p, bool fp64 = false);
+// The count an AvgPool output divides by, along one axis: window elements in [0, in) with
+// exclude_pad, else in [-pad_begin, in + pad_end). The 2-D count is the product of both axes.
+int64_t pool_axis_count(int64_t out, int64_t k, int64_t stride, int64_t pad_begin, int64_t pad_end, int64_t in,
+                        bool exclude_pad);
+// Output size of one pooling axis.
+int64_t pool_axis_out(int64_t in, int64_t k, int64_t stride, int64_t pad_begin, int64_t pad_end, RoundingType r);
+
 // numpy matmul over the last two dims (after the optional transposes), batch dims broadcast.
 // Each output sums a[..,m,k]*b[..,k,n] for k = 0..K-1 from 0, in fp32 or (fp64) in double.
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b, bool fp64 = false);

@@ -22,6 +22,23 @@ struct ConvParams {
     std::vector<int64_t> dilations{1, 1};
 };
 
+// Output size rule of a pooling window axis: floor((in + pads - k) / s) + 1, or ceil(...) + 1.
+enum class RoundingType { floor, ceil };
+
+// MaxPool / AvgPool attributes (2-D, NCHW). Every output window must cover at least one input
+// element (AvgPool with exclude_pad = false: at least one element of the padded input).
+// AvgPool divides by the number of window elements inside the input (exclude_pad = true) or inside
+// the padded input [-pads_begin, in + pads_end) (exclude_pad = false; a ceil-mode overhang beyond
+// pads_end is not counted).
+struct PoolParams {
+    std::vector<int64_t> kernel{1, 1};
+    std::vector<int64_t> strides{1, 1};
+    std::vector<int64_t> pads_begin{0, 0};
+    std::vector<int64_t> pads_end{0, 0};
+    RoundingType rounding = RoundingType::floor;
+    bool exclude_pad = true; // AvgPool only
+};
+
 // A handle to the (single) output of a node.
 struct NodeRef {
     int id = -1;
@@ -43,6 +60,17 @@ public:
                           Broadcast broadcast = Broadcast::numpy);
     // NCHW data, OIHW weights.
     NodeRef convolution(const std::string& name, NodeRef x, NodeRef weights, const ConvParams& p = {});
+    // OpenVINO GroupConvolution: NCHW data, weights [G, O/G, I/G, KH, KW] with G*I/G = C.
+    // Depthwise is I/G = 1 (and O/G = 1 for a channel multiplier of 1).
+    NodeRef group_convolution(const std::string& name, NodeRef x, NodeRef weights, const ConvParams& p = {});
+    // 2-D pooling over NCHW data (see PoolParams); global average pooling is kernel = {H, W}.
+    NodeRef max_pool(const std::string& name, NodeRef x, const std::vector<int64_t>& kernel,
+                     const std::vector<int64_t>& strides, const std::vector<int64_t>& pads_begin,
+                     const std::vector<int64_t>& pads_end, RoundingType rounding = RoundingType::floor);
+    NodeRef avg_pool(const std::string& name, NodeRef x, const std::vector<int64_t>& kernel,
+                     const std::vector<int64_t>& strides, const std::vector<int64_t>& pads_begin,
+                     const std::vector<int64_t>& pads_end, bool exclude_pad,
+                     RoundingType rounding = RoundingType::floor);
     NodeRef matmul(const std::string& name, NodeRef a, NodeRef b, bool transpose_a = false,
                    bool transpose_b = false);
     NodeRef add(const std::string& name, NodeRef a, NodeRef b);

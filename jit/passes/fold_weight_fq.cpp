@@ -1,5 +1,6 @@
 // Pass 1: fold FakeQuantize on constant weights into s8 codes (spec §2.4, §8.1).
 #include <cmath>
+#include <cstring>
 #include <memory>
 
 #include "jit/fq_math.hpp"
@@ -23,6 +24,8 @@ int weight_axis(const ir::Graph& g, int fq_id, const Shape& w) {
         int a = -1;
         if (n.op == ir::Op::Convolution && w.size() == 4)
             a = 0; // OIHW
+        else if (n.op == ir::Op::GroupConvolution && w.size() == 5)
+            a = 0; // [G, O/G, I/G, KH, KW]: the output channel is axes {0, 1} flattened (group_vector)
         else if (n.op == ir::Op::MatMul && w.size() == 2)
             a = n.transpose_b ? 0 : 1; // [N,K] or [K,N]: the axis of N
         else
@@ -31,6 +34,34 @@ int weight_axis(const ir::Graph& g, int fq_id, const Shape& w) {
         axis = a;
     }
     return axis;
+}
+
+// GroupConvolution weights [G, O/G, I/G, KH, KW] (spec §8.1): a range that broadcasts to them
+// without growing them and varies only along axes 0 and 1 gives one value per output channel
+// o = g*O/G + m (or one value when all are bit-equal), like axis_vector for the flattened axis.
+bool group_vector(const Tensor& r, const Shape& w, Broadcast b, std::vector<float>& out) {
+    out.clear();
+    const Shape& rs = r.shape();
+    if (w.size() != 5 || b == Broadcast::pdpd || (b == Broadcast::none && rs != w)) return false;
+    if (rs.size() > w.size() || r.numel() <= 0) return false;
+    int64_t d[5] = {1, 1, 1, 1, 1};
+    const size_t off = w.size() - rs.size();
+    for (size_t i = 0; i < rs.size(); ++i) {
+        const size_t wi = off + i;
+        if (rs[i] == 1) continue;
+        if (rs[i] != w[wi] || wi > 1) return false;
+        d[wi] = rs[i];
+    }
+    const int64_t opg = w[1];
+    out.resize(static_cast<size_t>(w[0] * opg));
+    for (int64_t o = 0; o < w[0] * opg; ++o) {
+        const int64_t gi = d[0] > 1 ? o / opg : 0, m = d[1] > 1 ? o % opg : 0;
+        out[static_cast<size_t>(o)] = r.at_f32(gi * d[1] + m);
+    }
+    bool equal = true;
+    for (size_t i = 1; i < out.size() && equal; ++i) equal = std::memcmp(&out[i], &out[0], sizeof(float)) == 0;
+    if (equal) out.resize(1);
+    return true;
 }
 
 bool fold_one(ir::Graph& g, int id) {
@@ -45,12 +76,16 @@ bool fold_one(ir::Graph& g, int id) {
     const int axis = weight_axis(g, id, ws);
     if (axis < 0) return false;
 
+    const bool grouped = ws.size() == 5; // GroupConvolution weights
     std::vector<float> r[4]; // il, ih, ol, oh
-    for (int i = 0; i < 4; ++i)
-        if (!axis_vector(g.node(fq.inputs[1 + i]).value, ws, axis, fq.broadcast, r[i]) || !detail::all_finite(r[i]))
-            return false;
+    for (int i = 0; i < 4; ++i) {
+        const Tensor& range = g.node(fq.inputs[1 + i]).value;
+        const bool ok = grouped ? group_vector(range, ws, fq.broadcast, r[i])
+                                : axis_vector(range, ws, axis, fq.broadcast, r[i]);
+        if (!ok || !detail::all_finite(r[i])) return false;
+    }
     auto at = [](const std::vector<float>& v, int64_t o) { return v.size() == 1 ? v[0] : v[static_cast<size_t>(o)]; };
-    const int64_t oc = ws[static_cast<size_t>(axis)];
+    const int64_t oc = grouped ? ws[0] * ws[1] : ws[static_cast<size_t>(axis)];
     for (int64_t o = 0; o < oc; ++o)
         if (!(at(r[0], o) < at(r[1], o))) return false; // il >= ih: generic fp32 path
 

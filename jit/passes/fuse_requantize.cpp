@@ -4,6 +4,8 @@
 
 #include "jit/fq_math.hpp"
 #include "jit/passes/pass_util.hpp"
+#include "jit/pool_fold.hpp"
+#include "qjit/error.hpp"
 #include "jit/passes/passes.hpp"
 #include "jit/quant_params.hpp"
 
@@ -29,6 +31,36 @@ bool fuse_quantize(ir::Graph& g, int qid) {
     desc.fused_nodes.push_back(q.name);
     if (!detail::folds(desc)) return false;
     const int nid = detail::add_qconv(g, c.name, c.inputs[0], q.shape, std::move(desc));
+    g.replace_uses(qid, nid);
+    g.remove_dead();
+    return true;
+}
+
+// QAvgPool(f32) -> Quantize  =>  QAvgPool(u8 levels of the Quantize's FakeQuantize), spec §4.2.
+bool fuse_pool_quantize(ir::Graph& g, int qid) {
+    const ir::Node q = g.node(qid);
+    if (q.inputs.size() != 1) return false;
+    const ir::Node p = g.node(q.inputs[0]);
+    if (p.dead || p.op != ir::Op::QAvgPool || p.qpool->out_levels) return false;
+    if (detail::single_consumer(g, p.id) != qid) return false;
+    const ActQuant& a = *q.act;
+    const int64_t C = p.qpool->g.C;
+    if (a.per_channel() && a.channels != C) return false;
+    QAvgPoolDesc desc = *p.qpool;
+    desc.out_levels = true;
+    desc.out = a;
+    desc.fused_nodes.push_back(q.name);
+    try {
+        (void)fold_avgpool(desc);
+    } catch (const Error&) {
+        return false;
+    }
+    ir::Node n = p;
+    n.inputs = p.inputs;
+    n.type = ElemType::u8;
+    n.shape = q.shape;
+    n.qpool = std::make_shared<const QAvgPoolDesc>(std::move(desc));
+    const int nid = g.add(std::move(n));
     g.replace_uses(qid, nid);
     g.remove_dead();
     return true;
@@ -64,7 +96,7 @@ int fuse_requantize(ir::Graph& g) {
         for (int id : g.topo_order()) {
             const ir::Node& node = g.node(id);
             if (node.dead || node.op != ir::Op::Quantize) continue;
-            if (drop_identity(g, id) || fuse_quantize(g, id)) {
+            if (drop_identity(g, id) || fuse_quantize(g, id) || fuse_pool_quantize(g, id)) {
                 ++n;
                 changed = true;
                 break;

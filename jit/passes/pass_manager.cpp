@@ -31,7 +31,12 @@ std::vector<std::string> fp32_fallback_nodes(const ir::Graph& g) {
         case ir::Op::Multiply:
         case ir::Op::Relu:
         case ir::Op::Clamp:
+        case ir::Op::GroupConvolution:
+        case ir::Op::AvgPool:
             r.push_back(n.name);
+            break;
+        case ir::Op::MaxPool: // on u8 level indices it is quantized (propagate_dequantize)
+            if (n.type == ElemType::f32) r.push_back(n.name);
             break;
         default:
             break;

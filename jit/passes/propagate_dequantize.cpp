@@ -3,12 +3,17 @@
 //  (b) Dequantize -> Conv / MatMul      => QConv (u8 k in, f32 out) when the weights were folded
 //  (c) QConv(f32) -> Add/Multiply const => post-op Bias/Shift/Scale; -> Relu/Clamp => post-op Clamp
 //  (d) Dequantize -> Relu / Clamp       => removed when it cannot change any dequantized value
+//  (e) Dequantize -> MaxPool (s >= 0)   => MaxPool(u8 k) -> Dequantize
+//  (f) Dequantize -> AvgPool            => QAvgPool (u8 k in, f32 out)
+// (b) also takes GroupConvolution (QConv with groups; activation scale constant within each group).
 // Rules are applied one at a time until none matches.
 #include <cmath>
 #include <limits>
 #include <memory>
 
 #include "jit/passes/pass_util.hpp"
+#include "jit/pool_fold.hpp"
+#include "qjit/error.hpp"
 #include "jit/passes/passes.hpp"
 #include "jit/quant_params.hpp"
 
@@ -22,11 +27,10 @@ int constant_operand(const ir::Graph& g, const ir::Node& n, int self) {
     return detail::is_live_constant(g, other) ? other : -1;
 }
 
-// Every step (oh - ol)/(L-1) equal in fp64 over channels 0..C-1.
-bool uniform_step(const ActQuant& a, int64_t C) {
-    const double s = a.step(0);
-    for (int64_t c = 1; c < C; ++c)
-        if (a.step(c) != s) return false;
+// Every step (oh - ol)/(L-1) equal in fp64 over channels [c0, c1).
+bool uniform_step_in(const ActQuant& a, int64_t c0, int64_t c1) {
+    for (int64_t c = c0 + 1; c < c1; ++c)
+        if (a.step(c) != a.step(c0)) return false;
     return true;
 }
 
@@ -80,10 +84,18 @@ bool to_qconv(ir::Graph& g, int did, int cid) {
     ConvGeom& geo = desc.g;
     int input = d.inputs[0];
 
-    if (c.op == ir::Op::Convolution) {
+    if (c.op == ir::Op::Convolution || c.op == ir::Op::GroupConvolution) {
         const Shape& x = d.shape;
-        const Shape& ws = wn.shape;
-        if (x.size() != 4 || ws.size() != 4 || c.shape.size() != 4 || ws[1] != x[1]) return false;
+        const bool grouped = c.op == ir::Op::GroupConvolution;
+        // GroupConvolution weights [G, O/G, I/G, KH, KW] are [OC][I/G][KH][KW] in memory: read them
+        // as OIHW with groups = G.
+        Shape ws = wn.shape;
+        if (grouped) {
+            if (ws.size() != 5) return false;
+            geo.groups = ws[0];
+            ws = {ws[0] * ws[1], ws[2], ws[3], ws[4]};
+        }
+        if (x.size() != 4 || ws.size() != 4 || c.shape.size() != 4 || ws[1] * geo.groups != x[1]) return false;
         const ConvParams& p = c.conv;
         if (p.strides.size() != 2 || p.pads_begin.size() != 2 || p.pads_end.size() != 2 || p.dilations.size() != 2)
             return false;
@@ -94,8 +106,10 @@ bool to_qconv(ir::Graph& g, int did, int cid) {
         geo.DH = p.dilations[0], geo.DW = p.dilations[1];
         geo.PT = p.pads_begin[0], geo.PL = p.pads_begin[1];
         geo.PB = p.pads_end[0], geo.PR = p.pads_end[1];
-        // Activation scale per tensor (spec §3 Convolution row); ol may be per channel.
-        if (!uniform_step(a, geo.C)) return false;
+        // Activation scale per tensor (spec §3 Convolution row), per group for GroupConvolution
+        // (depthwise: per channel); ol may be per channel.
+        for (int64_t gi = 0; gi < geo.groups; ++gi)
+            if (!uniform_step_in(a, gi * geo.Cg(), (gi + 1) * geo.Cg())) return false;
     } else if (c.op == ir::Op::MatMul) {
         if (c.transpose_a || d.shape.size() != 2 || wn.shape.size() != 2 || c.shape.size() != 2) return false;
         // Per-tensor activation only (spec §8.1: a per-channel axis here is the reduction axis K).
@@ -214,6 +228,64 @@ bool remove_noop(ir::Graph& g, int did, int xid) {
     return true;
 }
 
+// ---- (e) Dequantize -> MaxPool ------------------------------------------------------------------
+// With s >= 0 in every channel, level_value is non-decreasing in k (each of its fp32 steps is), so
+// the largest dequantized value of a window is the value of its largest k, bit for bit: the MaxPool
+// runs on the level indices and the Dequantize moves after it (spec §3 MaxPool row). s < 0 -> fp32.
+bool swap_maxpool(ir::Graph& g, int did, int mid) {
+    const ir::Node d = g.node(did);
+    const ir::Node m = g.node(mid);
+    if (m.inputs.size() != 1 || d.shape.size() != 4) return false;
+    const ActQuant& a = *d.act;
+    const int64_t C = a.per_channel() ? a.channels : 1;
+    for (int64_t c = 0; c < C; ++c)
+        if (!(a.step(c) >= 0.0)) return false;
+    ir::Node nm = m;
+    nm.inputs = {d.inputs[0]};
+    nm.type = ElemType::u8;
+    const int nmid = g.add(std::move(nm));
+    ir::Node nd = d;
+    nd.inputs = {nmid};
+    nd.shape = m.shape;
+    const int ndid = g.add(std::move(nd));
+    g.replace_uses(mid, ndid);
+    g.remove_dead();
+    g.node(ndid).name = detail::unique_name(g, d.name, ndid);
+    return true;
+}
+
+// ---- (f) Dequantize -> AvgPool -------------------------------------------------------------------
+// => QAvgPool (u8 k in, f32 out): the exact integer window sum and the folded epilogue of
+// jit/pool_fold (spec §4.2 AvgPool form); fuse_requantize later fuses the next FakeQuantize.
+bool to_qavgpool(ir::Graph& g, int did, int aid) {
+    const ir::Node d = g.node(did);
+    const ir::Node a = g.node(aid);
+    if (a.inputs.size() != 1 || d.shape.size() != 4 || a.shape.size() != 4) return false;
+    QAvgPoolDesc desc;
+    desc.g = pool_geometry(d.shape, a.shape, a.pool);
+    desc.exclude_pad = a.pool.exclude_pad;
+    desc.in = *d.act;
+    desc.out_levels = false;
+    desc.fused_nodes = {a.name};
+    try {
+        (void)fold_avgpool(desc);
+    } catch (const Error&) {
+        return false;
+    }
+    ir::Node n;
+    n.op = ir::Op::QAvgPool;
+    n.name = a.name;
+    n.inputs = {d.inputs[0]};
+    n.type = ElemType::f32;
+    n.shape = a.shape;
+    n.pool = a.pool;
+    n.qpool = std::make_shared<const QAvgPoolDesc>(std::move(desc));
+    const int nid = g.add(std::move(n));
+    g.replace_uses(aid, nid);
+    g.remove_dead();
+    return true;
+}
+
 bool step(ir::Graph& g) {
     const std::vector<int> order = g.topo_order();
     std::vector<std::vector<int>> users(static_cast<size_t>(g.size()));
@@ -231,6 +303,9 @@ bool step(ir::Graph& g) {
                 if (op == ir::Op::Reshape && swap_reshape(g, id, x)) return true;
                 if ((op == ir::Op::Relu || op == ir::Op::Clamp) && remove_noop(g, id, x)) return true;
                 if ((op == ir::Op::Convolution || op == ir::Op::MatMul) && to_qconv(g, id, x)) return true;
+                if (op == ir::Op::GroupConvolution && to_qconv(g, id, x)) return true;
+                if (op == ir::Op::MaxPool && swap_maxpool(g, id, x)) return true;
+                if (op == ir::Op::AvgPool && to_qavgpool(g, id, x)) return true;
             }
         } else if (n.op == ir::Op::QConv && !n.qconv->out_levels) {
             if (u.size() == 1 && fuse_post_op(g, id, u[0])) return true;

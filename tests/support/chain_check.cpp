@@ -5,10 +5,44 @@
 
 #include "jit/ir.hpp"
 #include "jit/passes/pass_manager.hpp"
+#include "jit/pool_fold.hpp"
 #include "runtime/oracle_b.hpp"
 #include "runtime/oracle_check.hpp"
 
 namespace qjit::tsupport {
+namespace {
+
+// The dequantization of the u8 tensor `id` as its consumers read it (a Dequantize, or the input
+// ActQuant of a QConv / QAvgPool, through further u8 MaxPools), or null.
+const ActQuant* consumer_act(const ir::Graph& g, int id) {
+    for (int u : g.consumers(id)) {
+        const ir::Node& c = g.node(u);
+        if (c.op == ir::Op::Dequantize) return c.act.get();
+        if (c.op == ir::Op::QConv && c.inputs[0] == id) return &c.qconv->in;
+        if (c.op == ir::Op::QAvgPool) return &c.qpool->in;
+        if (c.op == ir::Op::MaxPool && c.type == ElemType::u8)
+            if (const ActQuant* a = consumer_act(g, u)) return a;
+    }
+    return nullptr;
+}
+
+// The §4.6 check of a QAvgPool or u8 MaxPool node (MaxPool: exact); false for other nodes.
+bool pool_layer_check(const ir::Graph& g, const ir::Node& n, const std::vector<Tensor>& vb, oracle::LayerCheck* c) {
+    if (n.op != ir::Op::QAvgPool && n.op != ir::Op::MaxPool) return false;
+    const Tensor& in = vb[static_cast<size_t>(n.inputs[0])];
+    const Tensor& out = vb[static_cast<size_t>(n.id)];
+    if (n.op == ir::Op::QAvgPool) {
+        *c = oracle::check_avgpool_against_a(*n.qpool, in, out);
+        return true;
+    }
+    if (n.op != ir::Op::MaxPool || n.type != ElemType::u8) return false;
+    const ActQuant* a = consumer_act(g, n.id);
+    if (!a) return false;
+    *c = oracle::check_maxpool_against_a(pool_geometry(g.node(n.inputs[0]).shape, n.shape, n.pool), *a, in, out);
+    return true;
+}
+
+} // namespace
 
 bool same_bytes(const Tensor& a, const Tensor& b, std::string* why) {
     if (a.type() != b.type() || a.shape() != b.shape()) {
@@ -48,6 +82,13 @@ OracleAgreement check_against_oracles(const Graph& graph, CompiledModel& model, 
     }
     for (int id : lowered.topo_order()) {
         const ir::Node& n = lowered.node(id);
+        if (oracle::LayerCheck pc; pool_layer_check(lowered, n, vb, &pc)) {
+            r.layer_outputs += pc.outputs;
+            r.flips += pc.flips;
+            r.violations += pc.violations;
+            if (r.first_violation.empty() && !pc.first_violation.empty()) r.first_violation = n.name + ": " + pc.first_violation;
+            continue;
+        }
         if (n.op != ir::Op::QConv) continue;
         const oracle::LayerCheck c =
             oracle::check_qconv_against_a(*n.qconv, vb[static_cast<size_t>(n.inputs[0])], vb[static_cast<size_t>(id)]);

@@ -1,0 +1,441 @@
+#include "emitters/pool_avx2.hpp"
+
+#include <algorithm>
+#include <cstddef>
+#include <functional>
+#include <limits>
+#include <vector>
+
+#include "emitters/epilogue_avx2.hpp"
+#include "emitters/generator.hpp"
+#include "qjit/error.hpp"
+
+namespace qjit {
+
+using namespace Xbyak;
+using namespace Xbyak::util;
+
+namespace {
+
+int disp32(int64_t v, const std::string& node) {
+    if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())
+        throw Error(ErrorCode::UnsupportedOp, node, "pooling layout offset does not fit a 32-bit displacement");
+    return static_cast<int>(v);
+}
+
+void validate(const ConvGeom& g, const ActLayout& in, const ActLayout& out, int64_t out_bytes, const std::string& node) {
+    auto bad = [&](const std::string& what) { throw Error(ErrorCode::InvalidArgument, node, what); };
+    if (g.C < 1 || g.OC != g.C || g.KH < 1 || g.KW < 1 || g.OH < 1 || g.OW < 1 || g.SH < 1 || g.SW < 1 ||
+        g.DH != 1 || g.DW != 1 || g.PT < 0 || g.PL < 0 || g.PB < 0 || g.PR < 0)
+        bad("degenerate pooling geometry " + g.str());
+    if (in.H != g.H || in.W != g.W || in.C != g.C || in.elem_bytes != 1) bad("input layout does not match the input");
+    if (out.H != g.OH || out.W != g.OW || out.C != g.C || out.elem_bytes != out_bytes)
+        bad("output layout does not match the output");
+    if (in.c_stride % 16 != 0 || in.c_stride < g.C || out.c_stride % 16 != 0 || out.c_stride < g.C)
+        bad("c_stride must be a multiple of 16 and cover the channels");
+    const ActLayout need = required_pool_input_halo(g);
+    if (in.halo_t < need.halo_t || in.halo_l < need.halo_l || in.halo_b < need.halo_b || in.halo_r < need.halo_r)
+        bad("input halo too small for " + g.str());
+    if (g.KH * g.KW > (int64_t{1} << 23)) bad("pooling window too large");
+}
+
+std::string geom_name(const ConvGeom& g) {
+    std::string n = "_k";
+    n += std::to_string(g.KH);
+    n += "x";
+    n += std::to_string(g.KW);
+    n += "s";
+    n += std::to_string(g.SH);
+    if (g.SW != g.SH) {
+        n += "x";
+        n += std::to_string(g.SW);
+    }
+    return n;
+}
+
+// Shared loop scaffolding. Registers: rdi args | rbx pool | r8 input row (tap (0,0) of ow = 0) |
+// r9 output row | r10 input of the tile | r11 chunk counter | r12 chunk byte offset in constants |
+// r13 pattern row (AvgPool) | r14 unused | r15 ow of the tile | rax tap pointer | rsi output of the tile
+// | rcx kh counter | rbp kw counter | rdx column-class offset (AvgPool epilogue)
+class PoolEmitterBase {
+protected:
+    PoolEmitterBase(const ConvGeom& g, const ActLayout& in, const ActLayout& out, std::string node)
+        : g_(g), in_(in), out_(out), node_(std::move(node)) {}
+
+    static constexpr int kSlotOh = 0, kScratch = 8;
+    const Reg64 r_args = rdi, r_pool = rbx, r_src_row = r8, r_dst_row = r9, r_in_tile = r10, r_chunk = r11,
+                r_coff = r12, r_prow = r13, r_ow = r15, r_in = rax, r_out = rsi, r_kh = rcx, r_kw = rbp,
+                r_col = rdx;
+
+    int d32(int64_t v) const { return disp32(v, node_); }
+    Generator& G() { return *G_; }
+
+    // Emits rows: calls pixel_tile(pn) for every tile of the row with r10 = input of the tile's
+    // tap (0,0), rsi = output of the tile, r15 = its ow.
+    template <class Tile> void emit_rows(int64_t P, Tile&& tile, const std::function<void()>& row_setup) {
+        Generator& g = G();
+        Label l_oh, l_done;
+        g.mov(rax, g.qword[r_args + offsetof(PoolArgs, oh_begin)]);
+        g.mov(g.qword[rsp + kSlotOh], rax);
+        g.L(l_oh);
+        g.mov(rax, g.qword[rsp + kSlotOh]);
+        g.cmp(rax, g.qword[r_args + offsetof(PoolArgs, oh_end)]);
+        g.jge(l_done, g.T_NEAR);
+        g.imul(rcx, rax, d32(g_.SH * in_.row_stride()));
+        g.mov(r_src_row, g.qword[r_args + offsetof(PoolArgs, src)]);
+        g.lea(r_src_row, g.ptr[r_src_row + rcx + d32(-g_.PT * in_.row_stride() - g_.PL * in_.c_stride)]);
+        g.imul(rcx, rax, d32(out_.row_stride() * out_.elem_bytes));
+        g.mov(r_dst_row, g.qword[r_args + offsetof(PoolArgs, dst)]);
+        g.add(r_dst_row, rcx);
+        row_setup(); // rax = oh
+        const int64_t n_full = g_.OW / P, tail = g_.OW % P;
+        g.mov(r_in_tile, r_src_row);
+        g.mov(r_out, r_dst_row);
+        g.xor_(r_ow, r_ow);
+        if (n_full > 0) {
+            Label l_tile;
+            g.L(l_tile);
+            tile(P);
+            if (n_full > 1 || tail > 0) {
+                g.add(r_in_tile, d32(P * g_.SW * in_.c_stride));
+                g.add(r_out, d32(P * out_.c_stride * out_.elem_bytes));
+                g.add(r_ow, P);
+            }
+            if (n_full > 1) {
+                g.cmp(r_ow, d32(n_full * P));
+                g.jl(l_tile, g.T_NEAR);
+            }
+        }
+        if (tail > 0) tile(tail);
+        g.inc(g.qword[rsp + kSlotOh]);
+        g.jmp(l_oh, g.T_NEAR);
+        g.L(l_done);
+    }
+
+    bool unroll_kw(int64_t units) const { return g_.KW * units <= 48; }
+    bool unroll_kh(int64_t units) const { return unroll_kw(units) && g_.KH * g_.KW * units <= 48; }
+    // True when for_each_tap(units, ...) emits a tap body that runs for several taps.
+    bool taps_loop(int64_t units) const {
+        return (g_.KW > 1 && !unroll_kw(units)) || (g_.KH > 1 && !unroll_kh(units));
+    }
+
+    // Emits body(disp) for every tap; rax points at tap (0,0) of pixel 0 (set by the caller) and
+    // the tap is at rax + disp. Unrolls while at most 48 bodies of `units` each result.
+    template <class Body> void for_each_tap(int64_t units, Body&& body) {
+        Generator& g = G();
+        const int64_t col = in_.c_stride, row = in_.row_stride();
+        const bool unroll_kw = this->unroll_kw(units);
+        const bool unroll_kh = this->unroll_kh(units);
+        auto kw_part = [&](int64_t disp) {
+            if (g_.KW > 1 && !unroll_kw) {
+                Label l;
+                g.mov(r_kw, g_.KW);
+                g.L(l);
+                body(disp);
+                g.add(r_in, d32(col));
+                g.dec(r_kw);
+                g.jnz(l, g.T_NEAR);
+                g.sub(r_in, d32(g_.KW * col));
+            } else {
+                for (int64_t kw = 0; kw < g_.KW; ++kw) body(disp + kw * col);
+            }
+        };
+        if (g_.KH > 1 && !unroll_kh) {
+            Label l;
+            g.mov(r_kh, g_.KH);
+            g.L(l);
+            kw_part(0);
+            g.add(r_in, d32(row));
+            g.dec(r_kh);
+            g.jnz(l, g.T_NEAR);
+        } else {
+            for (int64_t kh = 0; kh < g_.KH; ++kh) kw_part(kh * row);
+        }
+    }
+
+    const ConvGeom g_;
+    const ActLayout in_, out_;
+    const std::string node_;
+    Generator* G_ = nullptr;
+};
+
+// MaxPool: per tile of P pixels, chunks of 32 channels (a runtime loop over the full ones, then a
+// 16- or 32-byte last chunk masked to the channels < C when it holds others).
+class MaxPoolEmitter : PoolEmitterBase {
+public:
+    MaxPoolEmitter(const ConvGeom& g, const ActLayout& in, const ActLayout& out, const std::string& node)
+        : PoolEmitterBase(g, in, out, node) {
+        cw_ = round_up16(g.C);
+        P_ = std::min<int64_t>(10, g.OW);
+        full_ = cw_ / 32;
+        tail_ = cw_ % 32; // 0 or 16
+        last_ = tail_ > 0 ? tail_ : 32;
+        // The chunk [cw_ - last_, cw_) is emitted apart; it is masked when it holds channels >= C.
+        mask_last_ = g.C < cw_;
+    }
+
+    size_t size_hint() const {
+        const int64_t taps = std::min<int64_t>(g_.KH * g_.KW, 48);
+        return static_cast<size_t>(8192 + 2 * taps * P_ * 12);
+    }
+
+    void operator()(Generator& gen) {
+        G_ = &gen;
+        Generator& g = gen;
+        if (mask_last_) {
+            std::vector<uint8_t> m(32, 0);
+            for (int64_t i = 0; i < 32; ++i) m[static_cast<size_t>(i)] = cw_ - last_ + i < g_.C ? 0xFF : 0;
+            off_mask_ = g.pool_u8(m);
+        }
+        g.preamble({rbx, rbp, r12, r13, r14, r15}, kScratch);
+        g.load_pool_base(r_pool);
+        emit_rows(P_, [&](int64_t pn) { tile(pn); }, [] {});
+        g.postamble();
+    }
+
+private:
+    const Reg64 r_out_c = r14;
+
+    void tile(int64_t pn) {
+        Generator& g = G();
+        const int64_t loop_chunks = (cw_ - last_) / 32;
+        if (loop_chunks > 0) {
+            Label l;
+            g.xor_(r_chunk, r_chunk);
+            g.L(l);
+            g.lea(r_in, g.ptr[r_in_tile + r_chunk]);
+            g.lea(r_out_c, g.ptr[r_out + r_chunk]);
+            chunk(pn, 32, false);
+            g.add(r_chunk, 32);
+            g.cmp(r_chunk, d32(loop_chunks * 32));
+            g.jl(l, g.T_NEAR);
+        }
+        g.lea(r_in, g.ptr[r_in_tile + d32(cw_ - last_)]);
+        g.lea(r_out_c, g.ptr[r_out + d32(cw_ - last_)]);
+        chunk(pn, last_, mask_last_);
+        const int64_t zero = out_.c_stride - cw_;
+        for (int64_t p = 0; p < pn; ++p) store_zeros_avx2(g, r_out, d32(p * out_.c_stride + cw_), zero, ymm15);
+    }
+
+    // rax = input of the chunk's tap (0,0) for pixel 0; r14 = output of the chunk for pixel 0.
+    void chunk(int64_t pn, int64_t bytes, bool masked) {
+        Generator& g = G();
+        const int64_t pix = g_.SW * in_.c_stride;
+        // A looped tap body runs for every tap, so it cannot start with a plain load: the
+        // accumulators then start at 0, the smallest level.
+        bool first = !taps_loop(pn);
+        if (!first)
+            for (int64_t p = 0; p < pn; ++p) g.vpxor(Ymm(static_cast<int>(p)), Ymm(static_cast<int>(p)), Ymm(static_cast<int>(p)));
+        for_each_tap(pn, [&](int64_t disp) {
+            for (int64_t p = 0; p < pn; ++p) {
+                const Address a = g.ptr[r_in + d32(disp + p * pix)];
+                if (bytes == 32) {
+                    const Ymm y(static_cast<int>(p));
+                    if (first) g.vmovdqu(y, a);
+                    else g.vpmaxub(y, y, a);
+                } else {
+                    const Xmm x(static_cast<int>(p));
+                    if (first) g.vmovdqu(x, a);
+                    else g.vpmaxub(x, x, a);
+                }
+            }
+            first = false;
+        });
+        for (int64_t p = 0; p < pn; ++p) {
+            const Address o = g.ptr[r_out_c + d32(p * out_.c_stride)];
+            if (bytes == 32) {
+                const Ymm y(static_cast<int>(p));
+                if (masked) g.vpand(y, y, g.pool(off_mask_));
+                g.vmovdqu(o, y);
+            } else {
+                const Xmm x(static_cast<int>(p));
+                if (masked) g.vpand(x, x, g.pool(off_mask_));
+                g.vmovdqu(o, x);
+            }
+        }
+    }
+
+    int64_t cw_ = 16, full_ = 0, tail_ = 0, last_ = 32, P_ = 1;
+    bool mask_last_ = false;
+    int off_mask_ = -1;
+};
+
+// AvgPool: per tile of P pixels, chunks of 16 channels in a runtime loop; the window sums in u16
+// (one ymm per pixel) or s32 (two ymm per pixel), then the epilogue with per-pattern M and E.
+class AvgPoolEmitter : PoolEmitterBase {
+public:
+    AvgPoolEmitter(const QAvgPoolDesc& d, const AvgPoolConsts& c, const ActLayout& in, const ActLayout& out)
+        : PoolEmitterBase(d.g, in, out, d.fused_nodes.empty() ? "<qavgpool>" : d.fused_nodes.front()), c_(c) {
+        cw_ = round_up16(d.g.C);
+        u16_ = avgpool_max_sum(d) <= 65535;
+        P_ = std::min<int64_t>(6, d.g.OW);
+    }
+
+    bool u16() const { return u16_; }
+
+    size_t size_hint() const {
+        const int64_t taps = std::min<int64_t>(g_.KH * g_.KW, 48);
+        return static_cast<size_t>(16384 + 2 * taps * P_ * 16 + static_cast<int64_t>(c_.m.size() + c_.e.size()) * 4 +
+                                   (g_.OH + g_.OW) * 4);
+    }
+
+    void operator()(Generator& gen) {
+        G_ = &gen;
+        Generator& g = gen;
+        // M then E, each [pattern][c_pad] (c_pad*4 is a multiple of 64: no pool padding between patterns).
+        off_m_ = g.pool_f32(c_.m);
+        off_e_ = g.pool_f32(c_.e);
+        if (c_.mode == EpilogueMode::Threshold) off_thr_ = g.pool_f32(c_.threshold);
+        const int64_t pat_bytes = c_.c_pad * 4;
+        if (c_.n_row_classes > 1) {
+            std::vector<int32_t> t(static_cast<size_t>(g_.OH));
+            for (int64_t i = 0; i < g_.OH; ++i)
+                t[static_cast<size_t>(i)] =
+                    static_cast<int32_t>(c_.row_class[static_cast<size_t>(i)] * c_.n_col_classes * pat_bytes);
+            off_rowtab_ = g.pool_i32(t);
+        }
+        if (c_.n_col_classes > 1) {
+            std::vector<int32_t> t(static_cast<size_t>(g_.OW));
+            for (int64_t i = 0; i < g_.OW; ++i)
+                t[static_cast<size_t>(i)] = static_cast<int32_t>(c_.col_class[static_cast<size_t>(i)] * pat_bytes);
+            off_coltab_ = g.pool_i32(t);
+        }
+        EpilogueAvx2::Form f;
+        f.mode = c_.mode;
+        epi_ = EpilogueAvx2(g, f, c_.v_max, c_.out_levels);
+        g.preamble({rbx, rbp, r12, r13, r14, r15}, kScratch);
+        g.load_pool_base(r_pool);
+        emit_rows(P_, [&](int64_t pn) { tile(pn); }, [&] {
+            // r13 = M of the row's pattern class (rax = oh).
+            if (off_rowtab_ >= 0) {
+                g.movsxd(rcx, g.dword[r_pool + rax * 4 + off_rowtab_]);
+                g.lea(r_prow, g.ptr[r_pool + rcx + off_m_]);
+            } else {
+                g.lea(r_prow, g.ptr[r_pool + off_m_]);
+            }
+        });
+        g.postamble();
+    }
+
+private:
+    const Reg64 r_out_c = r14;
+
+    Ymm acc(int64_t p, int half) const { return Ymm(static_cast<int>(u16_ ? p : 2 * p + half)); }
+
+    void tile(int64_t pn) {
+        Generator& g = G();
+        const int64_t eb = out_.elem_bytes;
+        Label l;
+        g.xor_(r_chunk, r_chunk); // input byte offset of the chunk (16 channels)
+        g.xor_(r_coff, r_coff);   // constant byte offset of the chunk
+        g.L(l);
+        g.lea(r_in, g.ptr[r_in_tile + r_chunk]);
+        if (eb == 4) g.lea(r_out_c, g.ptr[r_out + r_chunk * 4]);
+        else g.lea(r_out_c, g.ptr[r_out + r_chunk]);
+        chunk(pn);
+        g.add(r_chunk, 16);
+        g.add(r_coff, 64);
+        g.cmp(r_chunk, d32(cw_));
+        g.jl(l, g.T_NEAR);
+        const int64_t zero = (out_.c_stride - cw_) * eb;
+        for (int64_t p = 0; p < pn; ++p) store_zeros_avx2(g, r_out, d32((p * out_.c_stride + cw_) * eb), zero, ymm15);
+    }
+
+    void chunk(int64_t pn) {
+        Generator& g = G();
+        const Ymm x = ymm12;
+        const int64_t pix = g_.SW * in_.c_stride;
+        for (int64_t p = 0; p < pn; ++p)
+            for (int h = 0; h < (u16_ ? 1 : 2); ++h) g.vpxor(acc(p, h), acc(p, h), acc(p, h));
+        for_each_tap(pn, [&](int64_t disp) {
+            for (int64_t p = 0; p < pn; ++p) {
+                if (u16_) {
+                    g.vpmovzxbw(x, g.ptr[r_in + d32(disp + p * pix)]);
+                    g.vpaddw(acc(p, 0), acc(p, 0), x);
+                } else {
+                    for (int h = 0; h < 2; ++h) {
+                        g.vpmovzxbd(x, g.qword[r_in + d32(disp + p * pix + h * 8)]);
+                        g.vpaddd(acc(p, h), acc(p, h), x);
+                    }
+                }
+            }
+        });
+        const Ymm zero = ymm15, t = ymm13;
+        epi_.prepare(g, zero);
+        for (int64_t p = 0; p < pn; ++p) {
+            // rdx = byte offset of (column class, chunk) within a pattern row.
+            if (off_coltab_ >= 0) {
+                g.movsxd(r_col, g.dword[r_pool + r_ow * 4 + d32(off_coltab_ + p * 4)]);
+                g.add(r_col, r_coff);
+            } else {
+                g.mov(r_col, r_coff);
+            }
+            Ymm v[2] = {acc(p, 0), acc(p, 1)};
+            if (u16_) {
+                v[0] = ymm6, v[1] = ymm7;
+                g.vextracti128(Xmm(v[1].getIdx()), acc(p, 0), 1);
+                g.vpmovzxwd(v[0], Xmm(acc(p, 0).getIdx()));
+                g.vpmovzxwd(v[1], Xmm(v[1].getIdx()));
+            }
+            for (int h = 0; h < 2; ++h) {
+                EpilogueAvx2::Operands op{g.ptr[r_prow + r_col + h * 32], g.ptr[r_prow + r_col + d32(off_e_ - off_m_ + h * 32)]};
+                if (off_thr_ >= 0) op.threshold = g.ptr[r_pool + r_coff + d32(off_thr_ + h * 32)];
+                epi_.apply(g, v[h], v[h], op, zero, t);
+                if (!epi_.stores_levels()) g.vmovups(g.ptr[r_out_c + d32((p * out_.c_stride + h * 8) * 4)], v[h]);
+            }
+            if (epi_.stores_levels()) store_levels_avx2(g, v, 2, r_out_c, d32(p * out_.c_stride), ymm13, ymm14);
+        }
+    }
+
+    const AvgPoolConsts& c_;
+    int64_t cw_ = 16, P_ = 1;
+    bool u16_ = true;
+    EpilogueAvx2 epi_;
+    int off_m_ = -1, off_e_ = -1, off_thr_ = -1, off_rowtab_ = -1, off_coltab_ = -1;
+};
+
+} // namespace
+
+ActLayout required_pool_input_halo(const ConvGeom& g) {
+    ActLayout l;
+    l.N = g.N;
+    l.H = g.H;
+    l.W = g.W;
+    l.C = g.C;
+    l.c_stride = round_up16(g.C);
+    l.elem_bytes = 1;
+    l.halo_t = g.PT;
+    l.halo_l = g.PL;
+    l.halo_b = std::max<int64_t>(0, (g.OH - 1) * g.SH - g.PT + (g.KH - 1) - (g.H - 1));
+    l.halo_r = std::max<int64_t>(0, (g.OW - 1) * g.SW - g.PL + (g.KW - 1) - (g.W - 1));
+    return l;
+}
+
+std::unique_ptr<JitKernel> emit_avgpool_avx2(const QAvgPoolDesc& d, const AvgPoolConsts& c, const ActLayout& in,
+                                             const ActLayout& out) {
+    const std::string node = d.fused_nodes.empty() ? "<qavgpool>" : d.fused_nodes.front();
+    validate(d.g, in, out, c.mode == EpilogueMode::Float ? 4 : 1, node);
+    if (c.c != d.g.C || c.row_class.size() != static_cast<size_t>(d.g.OH) ||
+        c.col_class.size() != static_cast<size_t>(d.g.OW))
+        throw Error(ErrorCode::InvalidArgument, node, "folded constants do not match the AvgPool");
+    AvgPoolEmitter e(d, c, in, out);
+    std::string name = "avgpool_u8";
+    name += c.mode == EpilogueMode::Float ? "_f32" : "_u8";
+    name += geom_name(d.g);
+    if (d.exclude_pad) name += "_excl";
+    if (c.mode == EpilogueMode::Threshold) name += "_thr";
+    name += e.u16() ? "_sum16" : "_sum32";
+    auto k = build_kernel(name + "__avx2", e.size_hint(), [&](Generator& gen) { e(gen); });
+    k->constants = c.constant_count();
+    return k;
+}
+
+std::unique_ptr<JitKernel> emit_maxpool_avx2(const ConvGeom& g, const ActLayout& in, const ActLayout& out,
+                                             const std::string& node) {
+    validate(g, in, out, 1, node);
+    MaxPoolEmitter e(g, in, out, node);
+    auto k = build_kernel("maxpool_u8_u8" + geom_name(g) + "__avx2", e.size_hint(), [&](Generator& gen) { e(gen); });
+    return k;
+}
+
+} // namespace qjit

@@ -1,0 +1,62 @@
+// Testers of the grouped-conv and pooling emitters (emitters/dwconv_avx2, emitters/pool_avx2): each
+// case is drawn from a seed, run through the generated kernel and through Oracle B's scalar
+// definition (ref::qconv, ref::maxpool_levels, ref::qavgpool), and compared byte for byte over the
+// whole output buffer (halo and padded channels included). A failure names the case, the seeds and a
+// one-line reproducer; a case whose output is (nearly) one value fails as degenerate.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "emitters/kernels.hpp"
+#include "jit/quant_params.hpp"
+
+namespace qjit::test {
+
+// One grouped QConv case. The geometry's OH/OW are derived (floor mode); the rest is drawn.
+struct GroupConvCase {
+    ConvGeom g;                 // N, C, H, W, OC, groups, KH, KW, strides, dilations, pads
+    enum class Out { Levels, Threshold, Float } out = Out::Levels;
+    int in_levels = 256, out_levels = 256;
+    bool per_channel_scale = false; // a different activation step per group (per channel when depthwise)
+    bool act_ol = false;        // per-channel nonzero activation ol (E border patterns)
+    bool per_oc_out = false;    // next FQ per output channel (one channel with ol == oh)
+    bool asym_w = false;        // z_w != 0 on some channels (the N*S term)
+    bool const_ch = false;      // some constant weight channels
+    bool bias = true, relu = false, clamp = false, scale_shift = false;
+    bool extreme = false;       // all k = L_a-1 and codes in {-128, -127, 127}
+    bool garbage_pad = false;   // input channels >= C hold garbage
+    int64_t extra_halo = 0, extra_in_cs = 0, extra_out_cs = 0;
+    bool split_calls = false, hostile_mxcsr = false;
+    std::optional<ConvBlocking> blocking;
+    std::string str() const;
+};
+
+::testing::AssertionResult run_group_conv_case(const GroupConvCase& c, uint64_t base, uint64_t index,
+                                               std::string* kernel = nullptr);
+
+// One pooling case: MaxPool on level indices or the fused AvgPool.
+struct PoolCase {
+    bool avg = false;
+    int64_t N = 1, C = 1, H = 1, W = 1, KH = 1, KW = 1, SH = 1, SW = 1, PT = 0, PL = 0, PB = 0, PR = 0;
+    bool ceil = false, exclude_pad = true;
+    enum class Out { Levels, Threshold, Float } out = Out::Levels; // AvgPool
+    int in_levels = 256, out_levels = 256;
+    bool per_channel_in = false; // per-channel s and ol of the input (AvgPool)
+    bool per_channel_out = false;
+    bool garbage_pad = false;
+    int64_t extra_halo = 0, extra_in_cs = 0, extra_out_cs = 0;
+    bool split_calls = false, hostile_mxcsr = false;
+    std::string str() const;
+    // The geometry with OH/OW of the rounding mode, and whether every window is well defined (the
+    // builder's rule: a valid tap, or for AvgPool with exclude_pad off a tap in the padded input).
+    ConvGeom geometry() const;
+    bool valid() const;
+};
+
+::testing::AssertionResult run_pool_case(const PoolCase& c, uint64_t base, uint64_t index,
+                                         std::string* kernel = nullptr);
+
+} // namespace qjit::test

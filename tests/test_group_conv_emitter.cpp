@@ -1,0 +1,286 @@
+// Grouped QConv AVX2 emitter (depthwise, channel multiplier, general groups) vs Oracle B (ref::qconv),
+// byte for byte over the whole output buffer. Each case is drawn from a seed; a failure prints the
+// case, the seed and a one-line reproducer (QJIT_TEST_SEED=<seed> ... --gtest_filter=...).
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "emitters/dwconv_avx2.hpp"
+#include "jit/requant_fold.hpp"
+#include "qjit/error.hpp"
+#include "tests/support/emitter_testing.hpp"
+#include "tests/support/group_pool_testing.hpp"
+
+namespace qjit::test {
+namespace {
+
+ConvGeom geom(int64_t C, int64_t groups, int64_t OC, int64_t H, int64_t W, int64_t K, int64_t S = 1, int64_t D = 1,
+              int64_t P = 0) {
+    ConvGeom g;
+    g.C = C, g.groups = groups, g.OC = OC, g.H = H, g.W = W, g.KH = g.KW = K, g.SH = g.SW = S, g.DH = g.DW = D;
+    g.PT = g.PL = g.PB = g.PR = P;
+    return with_output(g);
+}
+
+ConvGeom depthwise(int64_t C, int64_t H, int64_t W, int64_t K, int64_t S = 1, int64_t D = 1, int64_t P = 0) {
+    return geom(C, C, C, H, W, K, S, D, P);
+}
+
+// Draws every option a sweep does not pin from `seed`.
+GroupConvCase vary(ConvGeom g, uint64_t seed) {
+    std::mt19937_64 r(seed ^ 0x51ED27ull);
+    auto coin = [&](int pct) { return static_cast<int>(r() % 100) < pct; };
+    static const int kLevels[] = {2, 3, 16, 255, 256};
+    GroupConvCase c;
+    c.g = g;
+    const int m = static_cast<int>(r() % 10);
+    c.out = m < 6 ? GroupConvCase::Out::Levels : m < 8 ? GroupConvCase::Out::Threshold : GroupConvCase::Out::Float;
+    c.in_levels = coin(60) ? 256 : kLevels[r() % 5];
+    c.out_levels = coin(60) ? 256 : kLevels[r() % 5];
+    c.per_channel_scale = coin(50);
+    c.act_ol = coin(50);
+    c.per_oc_out = coin(40);
+    c.asym_w = coin(35);
+    c.const_ch = coin(15);
+    c.bias = coin(80);
+    c.relu = coin(25);
+    c.clamp = coin(20);
+    c.scale_shift = coin(20);
+    c.garbage_pad = coin(30);
+    c.extra_halo = coin(20) ? 1 : 0;
+    c.extra_in_cs = coin(15) ? 16 : 0;
+    c.extra_out_cs = coin(15) ? 16 : 0;
+    c.split_calls = coin(30);
+    c.hostile_mxcsr = coin(20);
+    return c;
+}
+
+TEST(GroupConvEmitter, DepthwiseChannelTails) {
+    const uint64_t base = base_seed(41);
+    uint64_t i = 0;
+    for (int64_t C = 2; C <= 33; ++C) // C = 1 is groups = 1: the dense conv emitter's
+        for (int64_t s : {1, 2}) {
+            GroupConvCase c = vary(depthwise(C, 6, 7, 3, s, 1, 1), case_seed(base, i));
+            std::string k;
+            EXPECT_TRUE(run_group_conv_case(c, base, i++, &k));
+            EXPECT_EQ(k.rfind("dwconv_", 0), 0u) << k;
+            EXPECT_EQ(k.find("_gather"), std::string::npos) << k;
+        }
+}
+
+TEST(GroupConvEmitter, EveryOutputModeAndOption) {
+    const uint64_t base = base_seed(42);
+    uint64_t i = 0;
+    for (auto out : {GroupConvCase::Out::Levels, GroupConvCase::Out::Threshold, GroupConvCase::Out::Float})
+        for (bool asym : {false, true})
+            for (bool ol : {false, true})
+                for (bool pcs : {false, true})
+                    for (bool per_oc : {false, true}) {
+                        GroupConvCase c;
+                        c.g = depthwise(20, 6, 7, 3, 1, 1, 1);
+                        c.out = out;
+                        c.asym_w = asym;
+                        c.const_ch = asym;
+                        c.act_ol = ol;
+                        c.per_channel_scale = pcs;
+                        c.per_oc_out = per_oc;
+                        EXPECT_TRUE(run_group_conv_case(c, base, i++));
+                    }
+}
+
+TEST(GroupConvEmitter, PostOps) {
+    const uint64_t base = base_seed(43);
+    uint64_t i = 0;
+    for (int mask = 0; mask < 16; ++mask)
+        for (auto out : {GroupConvCase::Out::Levels, GroupConvCase::Out::Threshold, GroupConvCase::Out::Float}) {
+            GroupConvCase c = vary(depthwise(19, 5, 6, 3, 1, 1, 1), case_seed(base, i));
+            c.out = out;
+            c.bias = mask & 1;
+            c.relu = mask & 2;
+            c.clamp = mask & 4;
+            c.scale_shift = mask & 8;
+            EXPECT_TRUE(run_group_conv_case(c, base, i++));
+        }
+}
+
+TEST(GroupConvEmitter, KernelSizesStridesDilationsPads) {
+    const uint64_t base = base_seed(44);
+    uint64_t i = 0;
+    for (int64_t k : {1, 2, 3, 5, 7})
+        for (int64_t s = 1; s <= 3; ++s)
+            for (int64_t d = 1; d <= 3; ++d)
+                for (int64_t p : {int64_t{0}, int64_t{1}, k / 2, k, k + 1}) { // pads up to and beyond the kernel
+                    const ConvGeom g = depthwise(13, 9, 11, k, s, d, p);
+                    if (g.OH < 1 || g.OW < 1) continue;
+                    EXPECT_TRUE(run_group_conv_case(vary(g, case_seed(base, i)), base, i));
+                    ++i;
+                }
+}
+
+TEST(GroupConvEmitter, AsymmetricPadsAndShapes) {
+    const uint64_t base = base_seed(45);
+    std::mt19937_64 r(base);
+    for (uint64_t i = 0; i < 60; ++i) {
+        ConvGeom g;
+        g.groups = 1 + static_cast<int64_t>(r() % 24);
+        g.C = g.groups;
+        g.OC = g.groups;
+        g.KH = 1 + static_cast<int64_t>(r() % 5);
+        g.KW = 1 + static_cast<int64_t>(r() % 5);
+        g.SH = 1 + static_cast<int64_t>(r() % 3);
+        g.SW = 1 + static_cast<int64_t>(r() % 3);
+        g.DH = 1 + static_cast<int64_t>(r() % 3);
+        g.DW = 1 + static_cast<int64_t>(r() % 3);
+        g.PT = static_cast<int64_t>(r() % 6);
+        g.PB = static_cast<int64_t>(r() % 6);
+        g.PL = static_cast<int64_t>(r() % 6);
+        g.PR = static_cast<int64_t>(r() % 6);
+        g.H = 1 + static_cast<int64_t>(r() % 12);
+        g.W = 1 + static_cast<int64_t>(r() % 14);
+        g.N = 1 + static_cast<int64_t>(r() % 2);
+        g = with_output(g);
+        if (g.groups < 2 || g.OH < 1 || g.OW < 1) {
+            --i;
+            continue;
+        }
+        EXPECT_TRUE(run_group_conv_case(vary(g, case_seed(base, i)), base, i));
+    }
+}
+
+// Channel multiplier (OCg > 1) and several input channels per group (Cg > 1): the gather form.
+TEST(GroupConvEmitter, MultiplierAndGeneralGroups) {
+    const uint64_t base = base_seed(46);
+    uint64_t i = 0;
+    for (int64_t cg : {1, 2, 3, 4, 8, 9, 17})
+        for (int64_t ocg : {1, 2, 3, 5, 8, 16})
+            for (int64_t groups : {2, 3, 5}) {
+                if (cg == 1 && ocg == 1) continue;
+                const ConvGeom g = geom(cg * groups, groups, ocg * groups, 5, 6, 3, 1 + i % 2, 1, 1);
+                std::string k;
+                EXPECT_TRUE(run_group_conv_case(vary(g, case_seed(base, i)), base, i, &k));
+                EXPECT_NE(k.find("_gather"), std::string::npos) << k;
+                ++i;
+            }
+}
+
+TEST(GroupConvEmitter, EveryBlocking) {
+    const uint64_t base = base_seed(47);
+    uint64_t i = 0;
+    for (bool asym : {false, true})
+        for (int shape = 0; shape < 3; ++shape) {
+            const ConvGeom g = shape == 0   ? depthwise(37, 6, 13, 3, 1, 1, 1)
+                               : shape == 1 ? depthwise(64, 7, 7, 3, 2, 1, 1)
+                                            : geom(12, 4, 24, 5, 9, 3, 1, 2, 2);
+            GroupConvCase probe = vary(g, case_seed(base, 1000 + i));
+            probe.asym_w = asym;
+            probe.const_ch = false;
+            QConvConsts c;
+            c.has_n = asym; // the blockings depend only on whether S accumulators are needed
+            for (const ConvBlocking& b : group_conv_blockings_avx2(c)) {
+                GroupConvCase cc = probe;
+                cc.blocking = b;
+                EXPECT_TRUE(run_group_conv_case(cc, base, i++));
+            }
+        }
+}
+
+TEST(GroupConvEmitter, BatchSplitCallsAndHostileMxcsr) {
+    const uint64_t base = base_seed(48);
+    for (uint64_t i = 0; i < 8; ++i) {
+        ConvGeom g = i % 2 ? depthwise(24, 6, 5, 3, 1, 1, 1) : geom(12, 3, 6, 6, 5, 3, 1, 1, 1);
+        g.N = 2;
+        GroupConvCase c = vary(g, case_seed(base, i));
+        c.split_calls = true;
+        c.hostile_mxcsr = true;
+        c.out = i % 3 == 0 ? GroupConvCase::Out::Float : GroupConvCase::Out::Levels;
+        EXPECT_TRUE(run_group_conv_case(c, base, i));
+    }
+}
+
+// All inputs at L_a-1 and codes at -128/-127/127: the largest |D|; a general group conv with K close
+// to the s32 limit (Cg*KH*KW = 65772).
+TEST(GroupConvEmitter, ExtremeCodesUpToTheKLimit) {
+    const uint64_t base = base_seed(49);
+    uint64_t i = 0;
+    for (auto s : {std::pair<int64_t, int64_t>{1, 7}, {7308, 3}})
+        for (auto out : {GroupConvCase::Out::Levels, GroupConvCase::Out::Float}) {
+            GroupConvCase c;
+            c.g = geom(s.first * 2, 2, 4, s.second, s.second + 1, s.second);
+            c.extreme = true;
+            c.asym_w = i % 2 == 1;
+            c.out = out;
+            EXPECT_TRUE(run_group_conv_case(c, base, i++));
+        }
+}
+
+TEST(GroupConvEmitter, RejectsBadBlockingAndSmallHalo) {
+    GroupConvCase c;
+    c.g = depthwise(8, 5, 5, 3, 1, 1, 1);
+    QConvDesc d;
+    d.g = c.g;
+    d.w.q.assign(static_cast<size_t>(d.g.OC * d.g.K()), 1);
+    d.w.s_w.assign(8, 0.01);
+    d.w.z_w.assign(8, 0.0);
+    d.w.n_dropped.assign(8, 0.0);
+    d.w.const_channel.assign(8, 0);
+    d.w.w_c.assign(8, 0.0);
+    d.in.ol.v = {0.0f};
+    d.in.oh.v = {1.0f};
+    d.in.il = d.in.ol;
+    d.in.ih = d.in.oh;
+    d.out.il.v = {-1.0f};
+    d.out.ih.v = {1.0f};
+    d.out.ol.v = {0.0f};
+    d.out.oh.v = {1.0f};
+    const QConvConsts k = fold_qconv(d);
+    ActLayout in = required_group_conv_input_halo(d.g), out;
+    out.H = d.g.OH, out.W = d.g.OW, out.C = d.g.OC;
+    EXPECT_THROW(emit_group_conv_avx2(d, k, in, out, ConvBlocking{4, 4, 8}), Error); // oc_vecs 4
+    EXPECT_THROW(emit_group_conv_avx2(d, k, in, out, ConvBlocking{13, 1, 8}), Error); // 13 accumulators
+    in.halo_r = 0;
+    EXPECT_THROW(emit_group_conv_avx2(d, k, in, out, ConvBlocking{4, 1, 8}), Error);
+    EXPECT_FALSE(group_conv_avx2_supports(QConvDesc{})); // groups == 1 is the dense emitter's
+}
+
+TEST(GroupConvEmitter, RandomFuzz) {
+    const uint64_t base = base_seed(50);
+    std::mt19937_64 r(base);
+    for (uint64_t i = 0; i < 300; ++i) {
+        ConvGeom g;
+        g.N = 1 + static_cast<int64_t>(r() % 2);
+        g.groups = 2 + static_cast<int64_t>(r() % 20);
+        const int kind = static_cast<int>(r() % 4);
+        const int64_t cg = kind < 2 ? 1 : 1 + static_cast<int64_t>(r() % 6);
+        const int64_t ocg = kind == 0 ? 1 : 1 + static_cast<int64_t>(r() % 4);
+        g.C = g.groups * cg;
+        g.OC = g.groups * ocg;
+        g.KH = 1 + static_cast<int64_t>(r() % 4);
+        g.KW = 1 + static_cast<int64_t>(r() % 4);
+        g.SH = 1 + static_cast<int64_t>(r() % 2);
+        g.SW = 1 + static_cast<int64_t>(r() % 2);
+        g.DH = 1 + static_cast<int64_t>(r() % 2);
+        g.DW = 1 + static_cast<int64_t>(r() % 2);
+        g.PT = static_cast<int64_t>(r() % 3);
+        g.PB = static_cast<int64_t>(r() % 3);
+        g.PL = static_cast<int64_t>(r() % 3);
+        g.PR = static_cast<int64_t>(r() % 3);
+        g.H = 1 + static_cast<int64_t>(r() % 10);
+        g.W = 1 + static_cast<int64_t>(r() % 16);
+        g = with_output(g);
+        if (g.OH < 1 || g.OW < 1) {
+            --i;
+            continue;
+        }
+        GroupConvCase c = vary(g, case_seed(base, i));
+        if (r() % 3 == 0) {
+            QConvConsts k;
+            k.has_n = c.asym_w || c.const_ch;
+            const auto all = group_conv_blockings_avx2(k);
+            c.blocking = all[r() % all.size()];
+        }
+        EXPECT_TRUE(run_group_conv_case(c, base, i));
+    }
+}
+
+} // namespace
+} // namespace qjit::test
