@@ -23,10 +23,15 @@ Tensor read_slot_f32(const SlotDesc& s, const uint8_t* data) {
 }
 
 Executor::Executor(Plan plan, int threads) : plan_(std::move(plan)), pool_(threads) {
+    free_.push_back(make_workspace());
+}
+
+std::unique_ptr<Executor::Workspace> Executor::make_workspace() const {
+    auto ws = std::make_unique<Workspace>();
     for (const SlotDesc& s : plan_.slots) {
         if (s.param_index >= 0) {
-            buffers_.emplace_back(nullptr, free_aligned);
-            ptrs_.push_back(nullptr);
+            ws->buffers.emplace_back(nullptr, free_aligned);
+            ws->ptrs.push_back(nullptr);
             continue;
         }
         const size_t bytes = static_cast<size_t>((s.bytes + 63) / 64 * 64 + 64);
@@ -34,9 +39,27 @@ Executor::Executor(Plan plan, int threads) : plan_(std::move(plan)), pool_(threa
         if (!p) throw Error(ErrorCode::Internal, "<executor>", "out of memory");
         std::memset(p, 0, bytes);
         if (!s.init.empty()) std::memcpy(p, s.init.data(), s.init.size());
-        buffers_.emplace_back(p, free_aligned);
-        ptrs_.push_back(p);
+        ws->buffers.emplace_back(p, free_aligned);
+        ws->ptrs.push_back(p);
     }
+    return ws;
+}
+
+std::unique_ptr<Executor::Workspace> Executor::acquire() {
+    {
+        std::lock_guard<std::mutex> lk(ws_mu_);
+        if (!free_.empty()) {
+            auto ws = std::move(free_.back());
+            free_.pop_back();
+            return ws;
+        }
+    }
+    return make_workspace();
+}
+
+void Executor::release(std::unique_ptr<Workspace> ws) {
+    std::lock_guard<std::mutex> lk(ws_mu_);
+    free_.push_back(std::move(ws));
 }
 
 std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
@@ -50,17 +73,25 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
             throw Error(ErrorCode::BadInput, plan_.param_names[i],
                         "expected f32 " + to_string(s.shape) + ", got " + to_string(inputs[i].type()) + " " +
                             to_string(inputs[i].shape()));
-        ptrs_[static_cast<size_t>(plan_.param_slots[i])] =
-            const_cast<uint8_t*>(static_cast<const uint8_t*>(inputs[i].raw()));
     }
+    std::unique_ptr<Workspace> ws = acquire();
+    for (size_t i = 0; i < inputs.size(); ++i)
+        ws->ptrs[static_cast<size_t>(plan_.param_slots[i])] =
+            const_cast<uint8_t*>(static_cast<const uint8_t*>(inputs[i].raw()));
+    uint8_t* const* slots = ws->ptrs.data();
+    std::unique_lock<std::mutex> pool_lock(pool_mu_, std::try_to_lock);
     for (const auto& step : plan_.steps) {
         const Step* st = step.get();
-        uint8_t* const* slots = ptrs_.data();
-        pool_.parallel_for(st->work_items(), [st, slots](int64_t b, int64_t e) { st->run(slots, b, e); });
+        if (pool_lock.owns_lock())
+            pool_.parallel_for(st->work_items(), [st, slots](int64_t b, int64_t e) { st->run(slots, b, e); });
+        else if (st->work_items() > 0)
+            st->run(slots, 0, st->work_items());
     }
+    if (pool_lock.owns_lock()) pool_lock.unlock();
     std::vector<Tensor> out;
     for (int slot : plan_.result_slots)
-        out.push_back(read_slot_f32(plan_.slots[static_cast<size_t>(slot)], ptrs_[static_cast<size_t>(slot)]));
+        out.push_back(read_slot_f32(plan_.slots[static_cast<size_t>(slot)], ws->ptrs[static_cast<size_t>(slot)]));
+    release(std::move(ws));
     return out;
 }
 

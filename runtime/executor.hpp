@@ -1,7 +1,11 @@
 // Runs a Plan: allocates every buffer once (zeroed halos stay zero), then executes steps in order,
 // each as a static parallel-for over its work items.
+// run() may be called from several threads at once: each concurrent call gets its own workspace
+// (created on first need, then reused), and a call that finds the thread pool busy runs its steps
+// on the calling thread. Output bytes never depend on which of these happened.
 #pragma once
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "runtime/plan.hpp"
@@ -17,10 +21,19 @@ public:
     int threads() const { return pool_.threads(); }
 
 private:
+    struct Workspace {
+        std::vector<std::unique_ptr<uint8_t[], void (*)(uint8_t*)>> buffers;
+        std::vector<uint8_t*> ptrs;
+    };
+    std::unique_ptr<Workspace> make_workspace() const;
+    std::unique_ptr<Workspace> acquire();
+    void release(std::unique_ptr<Workspace> ws);
+
     Plan plan_;
     ThreadPool pool_;
-    std::vector<std::unique_ptr<uint8_t[], void (*)(uint8_t*)>> buffers_;
-    std::vector<uint8_t*> ptrs_;
+    std::mutex pool_mu_; // held by the run that uses the pool
+    std::mutex ws_mu_;
+    std::vector<std::unique_ptr<Workspace>> free_;
 };
 
 } // namespace qjit::rt
