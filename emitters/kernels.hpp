@@ -39,6 +39,23 @@ struct DequantizeArgs {
 };
 
 // MaxPool / AvgPool: computes output rows [oh_begin, oh_end) of one image, every channel.
+// QEltwise: output rows [h_begin, h_end) of one image. Each source points at its layout's
+// offset(n', 0, 0) for the image n' it broadcasts from (the kernel adds its own row/pixel strides,
+// 0 along broadcast dims).
+struct EltwiseArgs {
+    const uint8_t* src0;
+    const uint8_t* src1; // unused by Affine
+    void* dst;           // output layout offset(n, 0, 0): u8 levels or f32
+    int64_t h_begin, h_end;
+};
+
+// u8 Concat copy of one input: its rows [h_begin, h_end) of one image into the output.
+struct ConcatCopyArgs {
+    const uint8_t* src; // input layout offset(n, 0, 0)
+    uint8_t* dst;       // output element of input pixel (n, 0, 0), channel 0 (the piece's origin)
+    int64_t h_begin, h_end;
+};
+
 struct PoolArgs {
     const uint8_t* src; // input layout offset(n, 0, 0)  (the kernel reaches the halo with negative offsets)
     void* dst;          // output layout offset(n, 0, 0): u8 levels or f32

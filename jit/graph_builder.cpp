@@ -361,6 +361,40 @@ NodeRef Graph::reshape(const std::string& name, NodeRef x, const Shape& target) 
     return append(g, make(ir::Op::Reshape, name, {x.id}, std::move(out)));
 }
 
+NodeRef Graph::concat(const std::string& name, const std::vector<NodeRef>& inputs, int64_t axis) {
+    ir::Graph& g = checked(g_, name);
+    if (inputs.empty()) throw Error(ErrorCode::InvalidArgument, name, "concat needs at least one input");
+    std::vector<int> ids;
+    Shape out;
+    int64_t rank = 0, ax = 0;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        const std::string role = "#" + std::to_string(i);
+        const Shape& s = f32_input(g, name, inputs[i], role.c_str()).shape;
+        if (i == 0) {
+            rank = static_cast<int64_t>(s.size());
+            if (rank == 0) throw Error(ErrorCode::ShapeMismatch, name, "cannot concatenate rank-0 tensors");
+            if (axis < -rank || axis >= rank)
+                throw Error(ErrorCode::InvalidArgument, name,
+                            "axis " + std::to_string(axis) + " is outside [" + std::to_string(-rank) + ", " +
+                                std::to_string(rank) + ") for input shape " + to_string(s));
+            ax = axis < 0 ? axis + rank : axis;
+            out = s;
+        } else {
+            bool same = static_cast<int64_t>(s.size()) == rank;
+            for (int64_t d = 0; same && d < rank; ++d)
+                same = d == ax || s[static_cast<size_t>(d)] == out[static_cast<size_t>(d)];
+            if (!same)
+                throw Error(ErrorCode::ShapeMismatch, name,
+                            "input " + role + " shape " + to_string(s) + " differs from " + to_string(g.node(inputs[0].id).shape) +
+                                " outside axis " + std::to_string(ax));
+            out[static_cast<size_t>(ax)] += s[static_cast<size_t>(ax)];
+        }
+        ids.push_back(inputs[i].id);
+    }
+    ir::Node n = make(ir::Op::Concat, name, std::move(ids), std::move(out));
+    n.concat_axis = ax;
+    return append(g, std::move(n));
+}
 
 NodeRef Graph::result(const std::string& name, NodeRef x) {
     ir::Graph& g = checked(g_, name);

@@ -27,6 +27,8 @@ const char* to_string(Op op) {
     case Op::MaxPool: return "MaxPool";
     case Op::AvgPool: return "AvgPool";
     case Op::QAvgPool: return "QAvgPool";
+    case Op::Concat: return "Concat";
+    case Op::QEltwise: return "QEltwise";
     }
     return "?";
 }

@@ -13,6 +13,7 @@ struct QConvDesc;
 struct ActQuant;
 struct QuantWeights;
 struct QAvgPoolDesc;
+struct QEltwiseDesc;
 } // namespace qjit
 
 namespace qjit::ir {
@@ -23,11 +24,13 @@ enum class Op {
     GroupConvolution, // attr: conv; weights [G, O/G, I/G, KH, KW]
     MaxPool,          // attr: pool; f32, or u8 level indices after propagate_dequantize (s > 0)
     AvgPool,          // attr: pool
+    Concat,     // along attr concat_axis; also on u8 level tensors after lowering (a copy)
     // lowered ops (created by passes)
     Quantize,   // f32 -> u8 level index k (FakeQuantize §1.1 step 3); attr: act
     Dequantize, // u8 k -> f32 value fl(fl(fl(k/(L-1))*fl(oh-ol))+ol); attr: act
     QConv,      // u8 k -> fused integer conv/FC + requantize epilogue -> u8 k or f32; attr: qconv
     QAvgPool,   // u8 k -> integer window sum + requantize epilogue -> u8 k or f32; attr: qpool
+    QEltwise,   // u8 k (1 or 2 inputs) -> fused Add/Multiply/ScaleShift + requantize -> u8 k or f32; attr: qelt
 };
 const char* to_string(Op op);
 
@@ -53,6 +56,8 @@ struct Node {
     std::shared_ptr<const QAvgPoolDesc> qpool; // QAvgPool
     // Constant weights folded from a FakeQuantize (value then holds Oracle A's fp32 weights).
     std::shared_ptr<const QuantWeights> qweights;
+    int64_t concat_axis = 0;                  // Concat (normalized to 0..rank-1)
+    std::shared_ptr<const QEltwiseDesc> qelt; // QEltwise
 };
 
 class Graph {

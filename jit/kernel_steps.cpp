@@ -87,7 +87,84 @@ private:
     int in_slot_, out_slot_;
 };
 
+class QEltwiseStep final : public rt::Step {
+public:
+    QEltwiseStep(std::shared_ptr<JitKernel> k, const BroadcastOperand& in0, const BroadcastOperand* in1,
+                 const ActLayout& out, int s0, int s1, int so)
+        : k_(std::move(k)), in0_(in0), in1_(in1 ? *in1 : in0), binary_(in1 != nullptr), out_(out), s0_(s0), s1_(s1),
+          so_(so) {}
+    int64_t work_items() const override { return out_.N * out_.H; }
+    void run(uint8_t* const* slots, int64_t begin, int64_t end) const override {
+        for (int64_t i = begin; i < end;) {
+            const int64_t n = i / out_.H, h = i % out_.H;
+            const int64_t h_end = std::min(out_.H, h + (end - i));
+            EltwiseArgs a{};
+            a.src0 = slots[s0_] + in0_.offset(n, 0, 0);
+            a.src1 = binary_ ? slots[s1_] + in1_.offset(n, 0, 0) : nullptr;
+            a.dst = slots[so_] + out_.offset(n, 0, 0) * out_.elem_bytes;
+            a.h_begin = h;
+            a.h_end = h_end;
+            k_->call(&a);
+            i += h_end - h;
+        }
+    }
+
+private:
+    std::shared_ptr<JitKernel> k_;
+    BroadcastOperand in0_, in1_;
+    bool binary_;
+    ActLayout out_;
+    int s0_, s1_, so_;
+};
+
+class ConcatStep final : public rt::Step {
+public:
+    ConcatStep(std::vector<ConcatPiece> pieces, const ActLayout& out, int so) : p_(std::move(pieces)), out_(out), so_(so) {
+        int64_t n = 0;
+        for (const ConcatPiece& p : p_) {
+            first_.push_back(n);
+            n += p.src.N * p.src.H;
+        }
+        items_ = n;
+    }
+    int64_t work_items() const override { return items_; }
+    void run(uint8_t* const* slots, int64_t begin, int64_t end) const override {
+        size_t pi = 0;
+        for (int64_t i = begin; i < end;) {
+            while (pi + 1 < p_.size() && i >= first_[pi + 1]) ++pi;
+            const ConcatPiece& p = p_[pi];
+            const int64_t local = i - first_[pi];
+            const int64_t n = local / p.src.H, h = local % p.src.H;
+            const int64_t h_end = std::min(p.src.H, h + (end - i));
+            ConcatCopyArgs a{};
+            a.src = slots[p.src_slot] + p.src.offset(n, 0, 0);
+            a.dst = slots[so_] + out_.offset(n + p.n_off, p.h_off, p.w_off) + p.c_off;
+            a.h_begin = h;
+            a.h_end = h_end;
+            p.kernel->call(&a);
+            i += h_end - h;
+        }
+    }
+
+private:
+    std::vector<ConcatPiece> p_;
+    std::vector<int64_t> first_;
+    ActLayout out_;
+    int so_;
+    int64_t items_ = 0;
+};
+
 } // namespace
+
+std::unique_ptr<rt::Step> make_qeltwise_step(std::shared_ptr<JitKernel> kernel, const BroadcastOperand& in0,
+                                             const BroadcastOperand* in1, const ActLayout& out, int in0_slot,
+                                             int in1_slot, int out_slot) {
+    return std::make_unique<QEltwiseStep>(std::move(kernel), in0, in1, out, in0_slot, in1_slot, out_slot);
+}
+
+std::unique_ptr<rt::Step> make_concat_step(std::vector<ConcatPiece> pieces, const ActLayout& out, int out_slot) {
+    return std::make_unique<ConcatStep>(std::move(pieces), out, out_slot);
+}
 
 namespace {
 

@@ -26,4 +26,15 @@ struct ActLayout {
 
 inline int64_t round_up16(int64_t v) { return (v + 15) / 16 * 16; }
 
+// An input of an elementwise kernel: its layout and which of its dimensions have size 1 and stretch
+// to the output's (numpy broadcast; bc_c: one value per pixel for every output channel).
+struct BroadcastOperand {
+    ActLayout l;
+    bool bc_n = false, bc_h = false, bc_w = false, bc_c = false;
+    // Element offset of output coordinate (n, h, w, 0) in this operand.
+    int64_t offset(int64_t n, int64_t h, int64_t w) const {
+        return l.offset(bc_n ? 0 : n, bc_h ? 0 : h, bc_w ? 0 : w);
+    }
+};
+
 } // namespace qjit

@@ -78,6 +78,21 @@ struct QConvDesc {
     std::vector<std::string> fused_nodes; // names of the graph nodes this node executes
 };
 
+// A fused quantized elementwise node (spec §3 Add / Multiply / ScaleShift rows, §4.2 eltwise forms):
+// u8 level indices in, the op on the dequantized values r_i = ol_i + k_i*s_i (per channel), the
+// post-ops, then the next FakeQuantize (u8 levels) or f32. The folding into fp32 constants and the
+// scalar definition live in jit/eltwise_fold.*.
+struct QEltwiseDesc {
+    enum Kind { Add, Mul, Affine } kind = Add; // Affine: one input, y = r0 (its post-ops are the ScaleShift)
+    int64_t channels = 1;     // C of the output (axis 1; the last axis for rank 2)
+    ActQuant in0, in1;        // dequantization of each input (in1 unused by Affine); size 1 or `channels`
+    std::vector<PostOp> post; // Scale / Shift / Clamp after the op, in graph order (size 1 or `channels`)
+    bool out_levels = true;   // true: u8 level index of `out`; false: f32 value y
+    ActQuant out;             // next FakeQuantize (when out_levels); per tensor or per channel
+    std::vector<std::string> fused_nodes; // names of the graph nodes this node executes
+    int inputs() const { return kind == Affine ? 1 : 2; }
+};
+
 // A fused quantized AvgPool (spec §3 AvgPool row, §4.2 AvgPool form): u8 level indices in, the
 // exact integer window sum S = sum of valid k per channel, then v = fma(f32(S), M'[pattern],
 // E'[pattern]) with the next FakeQuantize (u8 levels of `out`) or the f32 average. The folding and

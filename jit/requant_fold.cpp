@@ -66,18 +66,15 @@ std::vector<TapRange> classify(int64_t n_out, int64_t stride, int64_t pad, int64
     return ranges;
 }
 
-// The affine map and bounds that the post-op chain applies to the raw conv value y:
-// y_final = clamp(alpha*y + beta, lo, hi) per output channel, all in fp64.
-struct PostChain {
-    std::vector<double> alpha, beta, lo, hi;
-    bool has_bounds = false;
-};
+PostChain fold_post_ops(const QConvDesc& d) { return fold_post_chain(d.post, d.g.OC); }
 
-PostChain fold_post_ops(const QConvDesc& d) {
-    const size_t oc = static_cast<size_t>(d.g.OC);
+} // namespace
+
+PostChain fold_post_chain(const std::vector<PostOp>& post, int64_t channels) {
+    const size_t oc = static_cast<size_t>(channels);
     PostChain p{std::vector<double>(oc, 1.0), std::vector<double>(oc, 0.0),
                 std::vector<double>(oc, -kInf), std::vector<double>(oc, kInf), false};
-    for (const PostOp& op : d.post) {
+    for (const PostOp& op : post) {
         for (size_t o = 0; o < oc; ++o) {
             const double v = op.v.empty() ? 0.0 : static_cast<double>(op.v.size() == 1 ? op.v[0] : op.v[o]);
             switch (op.kind) {
@@ -109,8 +106,6 @@ PostChain fold_post_ops(const QConvDesc& d) {
     }
     return p;
 }
-
-} // namespace
 
 int QConvConsts::constant_count() const {
     int n_vec = 2 + static_cast<int>(n_row_classes * n_col_classes);

@@ -50,6 +50,15 @@ struct QConvConsts {
     int constant_count() const;
 };
 
+// The affine map and bounds a post-op chain applies to a raw value y, per channel, in fp64:
+// y_final = clamp(alpha*y + beta, lo, hi); has_bounds when the chain holds a Clamp. Shared by the
+// QConv folding and the eltwise folding (jit/eltwise_fold.*).
+struct PostChain {
+    std::vector<double> alpha, beta, lo, hi;
+    bool has_bounds = false;
+};
+PostChain fold_post_chain(const std::vector<PostOp>& post, int64_t channels);
+
 // Throws qjit::Error (naming desc.fused_nodes.front()) when a folded constant is non-finite or subnormal.
 QConvConsts fold_qconv(const QConvDesc& desc);
 

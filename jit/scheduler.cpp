@@ -8,7 +8,9 @@
 #include "emitters/conv_avx2.hpp"
 #include "emitters/dwconv_avx2.hpp"
 #include "emitters/pool_avx2.hpp"
+#include "emitters/eltwise_avx2.hpp"
 #include "emitters/quantize_avx2.hpp"
+#include "jit/eltwise_fold.hpp"
 #include "jit/kernel_steps.hpp"
 #include "jit/pool_fold.hpp"
 #include "jit/quant_params.hpp"
@@ -150,6 +152,84 @@ void build_dequantize_avx2(Ctx& c, const ir::Node& n) {
     c.plan.steps.push_back(std::move(step));
 }
 
+// ---- QEltwise and u8 Concat (emitters/eltwise_avx2) ----------------------------------------
+
+// An input of an elementwise node as its kernel sees it: the slot's layout, broadcast flags from
+// comparing its NHWC view with the output's (equal ranks; a dim of 1 stretches).
+BroadcastOperand broadcast_operand(const ActLayout& in, const ActLayout& out) {
+    BroadcastOperand b;
+    b.l = in;
+    b.bc_n = in.N == 1 && out.N > 1;
+    b.bc_h = in.H == 1 && out.H > 1;
+    b.bc_w = in.W == 1 && out.W > 1;
+    b.bc_c = in.C == 1 && out.C > 1;
+    return b;
+}
+
+bool qeltwise_supported(Ctx& c, const ir::Node& n) {
+    const ActLayout& out = slot(c, c.slot_of[static_cast<size_t>(n.id)]).layout;
+    if (static_cast<int>(n.inputs.size()) != n.qelt->inputs() || out.C != n.qelt->channels) return false;
+    for (int in : n.inputs) {
+        const rt::SlotDesc& s = slot(c, c.slot_of[static_cast<size_t>(in)]);
+        if (s.kind != rt::SlotDesc::U8Act || s.shape.size() != n.shape.size()) return false;
+        const ActLayout& l = s.layout;
+        if ((l.N != out.N && l.N != 1) || (l.H != out.H && l.H != 1) || (l.W != out.W && l.W != 1) ||
+            (l.C != out.C && l.C != 1))
+            return false;
+    }
+    return true;
+}
+
+void build_qeltwise_avx2(Ctx& c, const ir::Node& n) {
+    const QEltwiseDesc& d = *n.qelt;
+    const EltwiseConsts consts = fold_eltwise(d);
+    const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
+    const ActLayout& out = slot(c, out_slot).layout;
+    const int s0 = c.slot_of[static_cast<size_t>(n.inputs[0])];
+    const int s1 = n.inputs.size() > 1 ? c.slot_of[static_cast<size_t>(n.inputs[1])] : -1;
+    const BroadcastOperand in0 = broadcast_operand(slot(c, s0).layout, out);
+    BroadcastOperand in1;
+    if (s1 >= 0) in1 = broadcast_operand(slot(c, s1).layout, out);
+    std::shared_ptr<JitKernel> k = emit_qeltwise_avx2(d, consts, in0, s1 >= 0 ? &in1 : nullptr, out);
+    auto step = make_qeltwise_step(k, in0, s1 >= 0 ? &in1 : nullptr, out, s0, s1, out_slot);
+    step->info = jit_info(*k, join(d.fused_nodes));
+    c.plan.steps.push_back(std::move(step));
+}
+
+// Index of logical axis `a` of a rank-r tensor in its NHWC view: 0 N, 1 H, 2 W, 3 C.
+int view_dim(size_t rank, int64_t a) {
+    if (a == 1) return 3;
+    if (rank == 4) return a == 0 ? 0 : a == 2 ? 1 : 2;
+    if (rank == 3) return a == 0 ? 0 : 2;
+    return 2; // rank 2, axis 0: the rows are the pixels of the view
+}
+
+void build_concat_avx2(Ctx& c, const ir::Node& n) {
+    const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
+    const ActLayout& out = slot(c, out_slot).layout;
+    const int dim = view_dim(n.shape.size(), n.concat_axis);
+    std::vector<ConcatPiece> pieces;
+    int64_t off = 0;
+    for (int in : n.inputs) {
+        ConcatPiece p;
+        p.src_slot = c.slot_of[static_cast<size_t>(in)];
+        p.src = slot(c, p.src_slot).layout;
+        int64_t* offs[4] = {&p.n_off, &p.h_off, &p.w_off, &p.c_off};
+        const int64_t ext[4] = {p.src.N, p.src.H, p.src.W, p.src.C};
+        *offs[dim] = off;
+        off += ext[dim];
+        p.kernel = emit_concat_copy_avx2(p.src, out);
+        pieces.push_back(std::move(p));
+    }
+    auto step = make_concat_step(pieces, out, out_slot);
+    KernelInfo i = jit_info(*pieces.front().kernel, n.name);
+    i.name = "concat_copy_u8_x" + std::to_string(pieces.size()) + "__avx2 (copy, no arithmetic)";
+    i.code_bytes = 0;
+    for (const ConcatPiece& p : pieces) i.code_bytes += p.kernel->code_size();
+    step->info = i;
+    c.plan.steps.push_back(std::move(step));
+}
+
 // ---- grouped QConv, MaxPool, AvgPool (emitters/dwconv_avx2, emitters/pool_avx2) -----------------
 
 void build_group_conv_avx2(Ctx& c, const ir::Node& n) {
@@ -223,6 +303,15 @@ const std::vector<EmitterRule>& emitter_table() {
              return elementwise_supported(n, slot(c, c.slot_of[static_cast<size_t>(n.inputs[0])]).layout);
          },
          build_dequantize_avx2},
+        {ir::Op::QEltwise, Isa::avx2, qeltwise_supported, build_qeltwise_avx2},
+        {ir::Op::Concat, Isa::avx2,
+         [](Ctx& c, const ir::Node& n) {
+             if (n.type != ElemType::u8) return false;
+             for (int in : n.inputs)
+                 if (slot(c, c.slot_of[static_cast<size_t>(in)]).kind != rt::SlotDesc::U8Act) return false;
+             return true;
+         },
+         build_concat_avx2},
     };
     return table;
 }
@@ -257,6 +346,8 @@ void build_fallback(Ctx& c, const ir::Node& n) {
         if (n.type == ElemType::u8)
             throw Error(ErrorCode::UnsupportedOp, n.name, "no emitter accepts this MaxPool on level indices");
         break;
+    case ir::Op::QEltwise:
+        throw Error(ErrorCode::UnsupportedOp, n.name, "no emitter accepts this quantized elementwise node");
     default: break;
     }
     std::vector<int> ins;
@@ -325,6 +416,9 @@ rt::Plan schedule(const ir::Graph& g, const ScheduleOptions& opt) {
         } else if (n.op == ir::Op::QConv) {
             d.kind = rt::SlotDesc::F32Act;
             d.layout = qconv_out_layout(*n.qconv);
+        } else if (n.op == ir::Op::QEltwise) {
+            d.kind = rt::SlotDesc::F32Act;
+            d.layout = rt::act_layout_for(n.shape, 4);
         } else if (n.op == ir::Op::QAvgPool) { // f32 average (no FakeQuantize after it)
             d.kind = rt::SlotDesc::F32Act;
             d.layout = rt::act_layout_for(n.shape, 4);
@@ -342,6 +436,17 @@ rt::Plan schedule(const ir::Graph& g, const ScheduleOptions& opt) {
             c.plan.param_slots.push_back(s);
             c.plan.param_names.push_back(n.name);
         }
+    }
+
+    // run() takes its inputs in the graph's parameter (creation) order, as the oracles do; the
+    // topological order above may meet the parameters in another order.
+    c.plan.param_slots.clear();
+    c.plan.param_names.clear();
+    for (int id : g.parameters()) {
+        const int s = c.slot_of[static_cast<size_t>(id)];
+        c.plan.slots[static_cast<size_t>(s)].param_index = static_cast<int>(c.plan.param_slots.size());
+        c.plan.param_slots.push_back(s);
+        c.plan.param_names.push_back(g.node(id).name);
     }
 
     // 3. Steps, in topological order.

@@ -23,6 +23,7 @@ Tensor eval_float_node(const ir::Node& n, const std::vector<const Tensor*>& in, 
     case ir::Op::Relu: need(1); return relu(*in[0]);
     case ir::Op::Clamp: need(1); return clamp(*in[0], n.clamp_lo, n.clamp_hi);
     case ir::Op::Reshape: need(1); return reshape(*in[0], n.shape);
+    case ir::Op::Concat: return concat(in, n.concat_axis);
     default:
         throw Error(ErrorCode::Internal, n.name, std::string("not a float compute op: ") + ir::to_string(n.op));
     }

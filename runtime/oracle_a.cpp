@@ -68,10 +68,17 @@ std::vector<Tensor> run_oracle_a(const ir::Graph& g, const std::vector<Tensor>& 
         case ir::Op::Relu: out = ref::relu(in(n, 0)); break;
         case ir::Op::Clamp: out = ref::clamp(in(n, 0), n.clamp_lo, n.clamp_hi); break;
         case ir::Op::Reshape: out = ref::reshape(in(n, 0), n.shape); break;
+        case ir::Op::Concat: {
+            std::vector<const Tensor*> xs;
+            for (size_t i = 0; i < n.inputs.size(); ++i) xs.push_back(&in(n, i));
+            out = ref::concat(xs, n.concat_axis);
+            break;
+        }
         case ir::Op::Result: out = in(n, 0); break;
         case ir::Op::Quantize:
         case ir::Op::Dequantize:
         case ir::Op::QConv:
+        case ir::Op::QEltwise:
         case ir::Op::QAvgPool:
             throw Error(ErrorCode::Internal, n.name,
                         std::string("Oracle A evaluates the float graph only; got lowered op ") + ir::to_string(n.op));

@@ -8,6 +8,7 @@
 #include "runtime/act_layout.hpp"
 #include "runtime/qconv_ref.hpp"
 #include "runtime/pool_ref.hpp"
+#include "runtime/qeltwise_ref.hpp"
 #include "runtime/float_node_eval.hpp"
 
 namespace qjit::oracle {
@@ -104,6 +105,9 @@ std::vector<Tensor> run_oracle_b(const ir::Graph& g, const std::vector<Tensor>& 
                 out = ref::maxpool_levels_logical(pool_geometry(in(0).shape(), n.shape, n.pool), in(0), n.shape);
             else
                 out = ref::eval_float_node(g, n, v);
+            break;
+        case ir::Op::QEltwise:
+            out = qeltwise_logical(*n.qelt, in(0), n.inputs.size() > 1 ? &in(1) : nullptr, n.shape);
             break;
         case ir::Op::Reshape: {
             out = Tensor(in(0).type(), n.shape);

@@ -21,6 +21,13 @@ struct LayerCheck {
 // k_in: the logical u8 input levels B fed the layer; out_b: B's logical output (u8 levels or f32).
 LayerCheck check_qconv_against_a(const QConvDesc& d, const Tensor& k_in, const Tensor& out_b);
 
+// The same acceptance for one QEltwise node (runtime/oracle_check_eltwise.cpp): A's operands are the
+// fp32 values of B's input levels, the op and the post-ops run in fp64 over them; delta is spec §4.6
+// with the eltwise terms |P'*k0*k1| + |A0'*k0| + |A1'*k1| + |E'| and the operand term
+// 2^-22*|isc*alpha|*(R0 + R1) for Add, (R0*|r1| + |r0|*R1) for Multiply, R0 for Affine.
+// k1 is null for Affine.
+LayerCheck check_qeltwise_against_a(const QEltwiseDesc& d, const Tensor& k0, const Tensor* k1, const Tensor& out_b);
+
 // Pooling layers (runtime/oracle_check_pool.cpp), teacher-forced like the others.
 // AvgPool: A's average of the dequantized input levels in fp64 (divisor per PoolParams); delta is
 // spec §4.6 with |M'*S| + |E'| + |t_A| and the operand term 2^-22*|isc|*sum_valid R_a/cnt.

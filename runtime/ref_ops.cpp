@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "jit/fq_math.hpp"
 #include "qjit/error.hpp"
@@ -357,6 +358,43 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
     const float* px = x.data<float>();
     float* po = out.data<float>();
     for (int64_t i = 0; i < x.numel(); ++i) po[i] = px[i];
+    return out;
+}
+
+Tensor concat(const std::vector<const Tensor*>& inputs, int64_t axis) {
+    const char* op = "<ref::concat>";
+    if (inputs.empty()) throw Error(ErrorCode::Internal, op, "no inputs");
+    const Tensor& first = *inputs[0];
+    const size_t rank = first.shape().size();
+    if (axis < 0 || static_cast<size_t>(axis) >= rank) throw Error(ErrorCode::Internal, op, "axis out of range");
+    const size_t ax = static_cast<size_t>(axis);
+    Shape out_shape = first.shape();
+    out_shape[ax] = 0;
+    for (const Tensor* t : inputs) {
+        if (t->type() != first.type() || t->shape().size() != rank)
+            throw Error(ErrorCode::Internal, op, "inputs differ in type or rank");
+        for (size_t d = 0; d < rank; ++d)
+            if (d != ax && t->shape()[d] != first.shape()[d])
+                throw Error(ErrorCode::Internal, op, "shapes " + to_string(first.shape()) + " and " +
+                                                         to_string(t->shape()) + " differ outside the axis");
+        out_shape[ax] += t->shape()[ax];
+    }
+    Tensor out(first.type(), out_shape);
+    // outer = product of dims before the axis; each input contributes rows of dim(axis) * inner elements.
+    int64_t outer = 1, inner = 1;
+    for (size_t d = 0; d < ax; ++d) outer *= out_shape[d];
+    for (size_t d = ax + 1; d < rank; ++d) inner *= out_shape[d];
+    const size_t es = elem_size(first.type());
+    auto* po = static_cast<uint8_t*>(out.raw());
+    const size_t out_row = static_cast<size_t>(out_shape[ax] * inner) * es;
+    size_t at = 0;
+    for (const Tensor* t : inputs) {
+        const size_t row = static_cast<size_t>(t->shape()[ax] * inner) * es;
+        const auto* pi = static_cast<const uint8_t*>(t->raw());
+        for (int64_t o = 0; o < outer; ++o)
+            if (row) std::memcpy(po + static_cast<size_t>(o) * out_row + at, pi + static_cast<size_t>(o) * row, row);
+        at += row;
+    }
     return out;
 }
 

@@ -79,4 +79,8 @@ Tensor clamp(const Tensor& x, float lo, float hi);
 // Same data, new shape (already resolved: no -1 or 0 entries); element counts must match.
 Tensor reshape(const Tensor& x, const Shape& shape);
 
+// numpy concatenate along `axis` (0..rank-1): inputs of one element type (any: f32, or u8 level
+// tensors in Oracle B) and equal shapes outside `axis`. A copy; no arithmetic.
+Tensor concat(const std::vector<const Tensor*>& inputs, int64_t axis);
+
 } // namespace qjit::ref

@@ -6,10 +6,12 @@
 #include <random>
 
 #include "emitters/dwconv_avx2.hpp"
+#include "emitters/generator.hpp"
 #include "jit/requant_fold.hpp"
 #include "qjit/error.hpp"
 #include "tests/support/emitter_testing.hpp"
 #include "tests/support/group_pool_testing.hpp"
+#include "tests/support/x86_audit.hpp"
 
 namespace qjit::test {
 namespace {
@@ -240,6 +242,57 @@ TEST(GroupConvEmitter, RejectsBadBlockingAndSmallHalo) {
     in.halo_r = 0;
     EXPECT_THROW(emit_group_conv_avx2(d, k, in, out, ConvBlocking{4, 1, 8}), Error);
     EXPECT_FALSE(group_conv_avx2_supports(QConvDesc{})); // groups == 1 is the dense emitter's
+}
+
+// The generated code is position independent, never calls out, keeps the spec §4.5 instruction
+// rules and decodes completely under the whitelist decoder of tests/support/x86_audit.
+TEST(GroupConvEmitter, InstructionAudit) {
+    for (bool gather : {false, true})
+        for (bool float_out : {false, true})
+            for (bool asym : {false, true}) {
+                QConvDesc d;
+                d.g = gather ? geom(12, 4, 8, 6, 7, 3, 1, 1, 1) : depthwise(24, 6, 7, 3, 1, 1, 1);
+                const int64_t oc = d.g.OC;
+                d.w.q.assign(static_cast<size_t>(oc * d.g.K()), 3);
+                d.w.s_w.assign(static_cast<size_t>(oc), 0.01);
+                d.w.z_w.assign(static_cast<size_t>(oc), asym ? 1.5 : 0.0);
+                d.w.n_dropped.assign(static_cast<size_t>(oc), 0.0);
+                d.w.const_channel.assign(static_cast<size_t>(oc), 0);
+                d.w.w_c.assign(static_cast<size_t>(oc), 0.0);
+                d.in.ol.v = {-0.5f};
+                d.in.oh.v = {1.0f};
+                d.in.il = d.in.ol;
+                d.in.ih = d.in.oh;
+                d.out_levels = !float_out;
+                d.out.il.v = {-1.0f};
+                d.out.ih.v = {1.0f};
+                d.out.ol.v = {0.0f};
+                d.out.oh.v = {1.0f};
+                const QConvConsts c = fold_qconv(d);
+                ActLayout in = required_group_conv_input_halo(d.g), out;
+                out.H = d.g.OH, out.W = d.g.OW, out.C = d.g.OC, out.elem_bytes = float_out ? 4 : 1;
+                out.c_stride = round_up16(d.g.OC);
+                for (const ConvBlocking& b : group_conv_blockings_avx2(c)) {
+                    const auto k = emit_group_conv_avx2(d, c, in, out, b);
+                    const auto* gk = dynamic_cast<const GeneratedKernel*>(k.get());
+                    ASSERT_NE(gk, nullptr);
+                    const CodeAudit a = audit_code(k->code(), gk->text_bytes());
+                    EXPECT_EQ(a.error, "") << k->name;
+                    for (const char* banned : {"vpdpbusds", "vrcpps", "vrcpss", "vrsqrtps", "vrsqrtss", "vcvttps2dq"})
+                        EXPECT_EQ(a.count(banned), 0) << k->name << " contains " << banned;
+                    EXPECT_EQ(a.imm64, 0) << k->name;
+                    EXPECT_EQ(a.absolute_mem, 0) << k->name;
+                    EXPECT_EQ(a.calls, 0) << k->name;
+                    EXPECT_GT(a.rip_relative, 0) << k->name;
+                    EXPECT_EQ(a.count("vldmxcsr/vstmxcsr"), 3) << k->name;
+                    EXPECT_EQ(a.count("vzeroupper"), 1) << k->name;
+                    EXPECT_GT(a.count("vpmaddwd"), 0) << k->name;
+                    EXPECT_EQ(a.count("vex.2.1.90") > 0, gather) << k->name << ": vpgatherdd";
+                    EXPECT_EQ(a.count("vcvtps2dq") > 0, !float_out) << k->name;
+                    EXPECT_GT(a.count("vfmadd132ps"), 0) << k->name;
+                    EXPECT_EQ(a.count("vfmadd231ps") > 0, asym) << k->name << ": the N*S term";
+                }
+            }
 }
 
 TEST(GroupConvEmitter, RandomFuzz) {

@@ -6,10 +6,13 @@
 
 #include <random>
 
+#include "emitters/generator.hpp"
 #include "emitters/pool_avx2.hpp"
+#include "jit/pool_fold.hpp"
 #include "qjit/error.hpp"
 #include "tests/support/emitter_testing.hpp"
 #include "tests/support/group_pool_testing.hpp"
+#include "tests/support/x86_audit.hpp"
 
 namespace qjit::test {
 namespace {
@@ -143,6 +146,57 @@ TEST(PoolEmitter, HostileMxcsrAndSplitCalls) {
         c.hostile_mxcsr = true;
         c.split_calls = true;
         EXPECT_TRUE(run_pool_case(c, base, i));
+    }
+}
+
+// Position independent, no calls, the spec §4.5 instruction rules, fully decodable (x86_audit).
+TEST(PoolEmitter, InstructionAudit) {
+    auto check = [](const JitKernel& k) {
+        const auto* gk = dynamic_cast<const GeneratedKernel*>(&k);
+        ASSERT_NE(gk, nullptr);
+        const CodeAudit a = audit_code(k.code(), gk->text_bytes());
+        EXPECT_EQ(a.error, "") << k.name;
+        for (const char* banned : {"vrcpps", "vrcpss", "vrsqrtps", "vrsqrtss", "vcvttps2dq"})
+            EXPECT_EQ(a.count(banned), 0) << k.name << " contains " << banned;
+        EXPECT_EQ(a.imm64, 0) << k.name;
+        EXPECT_EQ(a.absolute_mem, 0) << k.name;
+        EXPECT_EQ(a.calls, 0) << k.name;
+        EXPECT_GT(a.rip_relative, 0) << k.name;
+        EXPECT_EQ(a.count("vldmxcsr/vstmxcsr"), 3) << k.name;
+        EXPECT_EQ(a.count("vzeroupper"), 1) << k.name;
+    };
+    for (int64_t C : {5, 32, 48}) {
+        PoolCase c = pool(false, C, 9, 9, 3, 2, 1);
+        const ConvGeom g = c.geometry();
+        ActLayout out;
+        out.H = g.OH, out.W = g.OW, out.C = g.C, out.c_stride = round_up16(g.C);
+        check(*emit_maxpool_avx2(g, required_pool_input_halo(g), out, "p"));
+        for (int la : {2, 256})
+            for (bool float_out : {false, true}) {
+                QAvgPoolDesc d;
+                d.g = g;
+                d.in.levels = la;
+                d.in.ol.v = {-0.5f};
+                d.in.oh.v = {1.0f};
+                d.in.il = d.in.ol;
+                d.in.ih = d.in.oh;
+                d.out_levels = !float_out;
+                d.out.il.v = {-1.0f};
+                d.out.ih.v = {1.0f};
+                d.out.ol.v = {0.0f};
+                d.out.oh.v = {1.0f};
+                if (la == 256) d.g.KH = d.g.KW = 17, d.g.H = d.g.W = 17, d.g.PT = d.g.PL = d.g.PB = d.g.PR = 0,
+                               d.g.OH = d.g.OW = 1; // a window sum beyond 16 bits
+                const AvgPoolConsts k = fold_avgpool(d);
+                ActLayout o2;
+                o2.H = d.g.OH, o2.W = d.g.OW, o2.C = d.g.C, o2.elem_bytes = float_out ? 4 : 1;
+                o2.c_stride = round_up16(d.g.C);
+                const auto kern = emit_avgpool_avx2(d, k, required_pool_input_halo(d.g), o2);
+                check(*kern);
+                const CodeAudit a = audit_code(kern->code(), dynamic_cast<const GeneratedKernel*>(kern.get())->text_bytes());
+                EXPECT_GT(a.count("vfmadd132ps"), 0) << kern->name;
+                EXPECT_EQ(a.count("vcvtps2dq") > 0, !float_out) << kern->name;
+            }
     }
 }
 

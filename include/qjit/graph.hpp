@@ -79,6 +79,8 @@ public:
     NodeRef clamp(const std::string& name, NodeRef x, float lo, float hi);
     // target may hold one -1 (inferred) and 0 (copy the input dimension).
     NodeRef reshape(const std::string& name, NodeRef x, const Shape& target);
+    // Concatenation along `axis` (negative counts from the end); every other dimension must match.
+    NodeRef concat(const std::string& name, const std::vector<NodeRef>& inputs, int64_t axis);
     NodeRef result(const std::string& name, NodeRef x);
 
     const Shape& shape_of(NodeRef r) const;

@@ -8,8 +8,13 @@ namespace qjit {
 void lower(ir::Graph& g, const LowerOptions& options) {
     passes::fold_weight_fq(g);
     passes::decompose_activation_fq(g);
-    passes::propagate_dequantize(g);
+    // Concat and the other propagation rules enable each other (a Reshape before a Concat, a Concat
+    // of Concats, a Conv after a Concat): run both to a fixed point.
+    while (passes::propagate_concat(g) + passes::propagate_dequantize(g) > 0) {
+    }
     passes::fuse_requantize(g);
+    passes::fuse_eltwise(g);
+    passes::fuse_scale_shift(g);
     g.remove_dead();
     if (options.allow_fp32_fallback) return;
     const std::vector<std::string> fp32 = fp32_fallback_nodes(g);
@@ -36,6 +41,9 @@ std::vector<std::string> fp32_fallback_nodes(const ir::Graph& g) {
             r.push_back(n.name);
             break;
         case ir::Op::MaxPool: // on u8 level indices it is quantized (propagate_dequantize)
+            if (n.type == ElemType::f32) r.push_back(n.name);
+            break;
+        case ir::Op::Concat: // a u8 Concat is a copy of level indices
             if (n.type == ElemType::f32) r.push_back(n.name);
             break;
         default:

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <memory>
 
 #include "jit/fq_math.hpp"
@@ -87,6 +88,36 @@ std::vector<float> level_values(const ActQuant& a, int64_t c) {
     for (int k = 0; k < a.levels; ++k)
         v[static_cast<size_t>(k)] = fq::level_value(k, a.ol.at(c), a.oh.at(c), a.levels);
     return v;
+}
+
+bool post_op_of(const ir::Graph& g, const ir::Node& x, int self, const Shape& shape, PostOp* op) {
+    if (x.dead || x.shape != shape || shape.size() < 2) return false;
+    *op = PostOp{};
+    op->node = x.name;
+    switch (x.op) {
+    case ir::Op::Add:
+    case ir::Op::Multiply: {
+        if (x.inputs.size() != 2 || x.inputs[0] == x.inputs[1]) return false;
+        if (x.inputs[0] != self && x.inputs[1] != self) return false;
+        const int k = x.inputs[0] == self ? x.inputs[1] : x.inputs[0];
+        if (!is_live_constant(g, k)) return false;
+        if (!axis_vector(g.node(k).value, shape, 1, Broadcast::numpy, op->v) || !all_finite(op->v)) return false;
+        op->kind = x.op == ir::Op::Multiply ? PostOp::Scale : PostOp::Shift;
+        return true;
+    }
+    case ir::Op::Relu:
+        op->kind = PostOp::Clamp;
+        op->lo = 0.0f;
+        op->hi = std::numeric_limits<float>::infinity();
+        return true;
+    case ir::Op::Clamp:
+        op->kind = PostOp::Clamp;
+        op->lo = x.clamp_lo;
+        op->hi = x.clamp_hi;
+        return x.clamp_lo <= x.clamp_hi;
+    default:
+        return false;
+    }
 }
 
 } // namespace qjit::passes::detail

@@ -35,4 +35,10 @@ int add_qconv(ir::Graph& g, const std::string& name, int input, const Shape& sha
 // fl(...) values a Dequantize with `a` can produce in channel c: level_value(k) for every k.
 std::vector<float> level_values(const ActQuant& a, int64_t c);
 
+// The post-op that node `x`, a consumer of node `self` whose shape is `shape` (channel axis 1),
+// applies to it: Add / Multiply with a Constant that varies at most along axis 1 and does not grow
+// `shape` -> Shift / Scale; Relu -> Clamp{0, +inf}; Clamp -> Clamp{lo, hi}. op->node = x.name.
+// False for anything else.
+bool post_op_of(const ir::Graph& g, const ir::Node& x, int self, const Shape& shape, PostOp* op);
+
 } // namespace qjit::passes::detail

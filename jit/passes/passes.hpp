@@ -23,4 +23,16 @@ int propagate_dequantize(ir::Graph& g);
 // that provably returns k is removed.
 int fuse_requantize(ir::Graph& g);
 
+// Concat of Dequantize'd tensors -> Dequantize of a u8 Concat: along axis 1 with the inputs'
+// params concatenated per channel (spec §3.2), along other axes when all params are identical.
+int propagate_concat(ir::Graph& g);
+
+// Add / Multiply of two Dequantize'd tensors -> QEltwise (u8 in, f32 out), then its per-channel
+// Add / Multiply by constants, Relu, Clamp and the next Quantize fused into it (spec §4.2).
+int fuse_eltwise(ir::Graph& g);
+
+// Dequantize -> (per-channel Multiply / Add by constants, Relu, Clamp)+ -> Quantize -> one
+// QEltwise of kind Affine (a per-channel affine requantize).
+int fuse_scale_shift(ir::Graph& g);
+
 } // namespace qjit::passes

@@ -89,9 +89,14 @@ OracleAgreement check_against_oracles(const Graph& graph, CompiledModel& model, 
             if (r.first_violation.empty() && !pc.first_violation.empty()) r.first_violation = n.name + ": " + pc.first_violation;
             continue;
         }
-        if (n.op != ir::Op::QConv) continue;
+        if (n.op != ir::Op::QConv && n.op != ir::Op::QEltwise) continue;
+        const Tensor& in0 = vb[static_cast<size_t>(n.inputs[0])];
         const oracle::LayerCheck c =
-            oracle::check_qconv_against_a(*n.qconv, vb[static_cast<size_t>(n.inputs[0])], vb[static_cast<size_t>(id)]);
+            n.op == ir::Op::QConv
+                ? oracle::check_qconv_against_a(*n.qconv, in0, vb[static_cast<size_t>(id)])
+                : oracle::check_qeltwise_against_a(*n.qelt, in0,
+                                                   n.inputs.size() > 1 ? &vb[static_cast<size_t>(n.inputs[1])] : nullptr,
+                                                   vb[static_cast<size_t>(id)]);
         r.layer_outputs += c.outputs;
         r.flips += c.flips;
         r.violations += c.violations;

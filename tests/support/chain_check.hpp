@@ -1,6 +1,6 @@
 // Checks one compiled model against both oracles: JIT == Oracle B bit for bit (every Result), and
-// every QConv (grouped included), QAvgPool and u8 MaxPool layer of B within spec §4.6 of Oracle A
-// (teacher forcing; MaxPool exactly).
+// every QConv (grouped included), QEltwise, QAvgPool and u8 MaxPool layer of B within spec §4.6 of
+// Oracle A (teacher forcing; MaxPool exactly).
 #pragma once
 #include <string>
 #include <vector>
