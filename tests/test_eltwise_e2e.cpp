@@ -117,6 +117,27 @@ public:
         return t;
     }
 
+    // Depthwise KxK (same padding, GroupConvolution with G = C) with per-channel weight FQ and a bias.
+    NodeRef dwconv(const std::string& name, NodeRef x, int64_t k) {
+        const int64_t C = g.shape_of(x)[1];
+        std::normal_distribution<float> nd(0.0f, 0.4f);
+        std::vector<float> w(static_cast<size_t>(C * k * k));
+        for (float& v : w) v = nd(rng);
+        std::vector<float> lo(static_cast<size_t>(C)), hi(static_cast<size_t>(C));
+        for (int64_t o = 0; o < C; ++o) {
+            float m = 1e-3f;
+            for (int64_t i = 0; i < k * k; ++i) m = std::max(m, std::fabs(w[static_cast<size_t>(o * k * k + i)]));
+            lo[static_cast<size_t>(o)] = -m * 128.0f / 127.0f;
+            hi[static_cast<size_t>(o)] = m;
+        }
+        const NodeRef wc = constant(name + ".w", {C, 1, 1, k, k}, w);
+        const NodeRef l = constant(name + ".wlo", {C, 1, 1, 1, 1}, lo), h = constant(name + ".whi", {C, 1, 1, 1, 1}, hi);
+        ConvParams p;
+        p.pads_begin = p.pads_end = {k / 2, k / 2};
+        const NodeRef t = g.group_convolution(name, x, g.fake_quantize(name + ".wfq", wc, l, h, l, h, 256), p);
+        return g.add(name + ".bias", t, constant(name + ".b", {1, C, 1, 1}, per_channel(C, -0.2f, 0.2f)));
+    }
+
     std::vector<float> per_channel(int64_t C, float lo, float hi) {
         std::uniform_real_distribution<float> u(lo, hi);
         std::vector<float> v(static_cast<size_t>(C));
@@ -190,7 +211,8 @@ TEST(EltwiseE2E, ResidualBlocksMatchBothOracles) {
 
 // Two branches quantized with different params, concatenated along channels, then
 //  (a) Add with a third quantized tensor -> FQ, (b) an FQ requantize, (c) a Conv (the branches
-//  share one step, offsets differ) -> FQ, (d) Multiply by a per-channel broadcast tensor -> f32.
+//  share one step, offsets differ) -> FQ, (d) Multiply by a per-channel broadcast tensor -> f32,
+//  (e) a depthwise conv (per-channel input scales are fine there) -> FQ.
 void concat_block(uint64_t seed) {
     Net n(seed);
     Rng& r = n.rng;
@@ -207,6 +229,7 @@ void concat_block(uint64_t seed) {
     n.g.result("requant", n.fq("fq_re", cat, 256, false));
     const NodeRef s = n.fq("fq_s", n.input("s", {N, C1 + C2, 1, 1}), 256, false);
     n.g.result("scaled", n.g.multiply("mul", cat, s));
+    n.g.result("dw_out", n.fq("fq_dw", n.g.relu("dw_relu", n.dwconv("dw", cat, 3)), 256, r() % 2));
     // Same step on both branches: a Conv reads the concatenation quantized.
     const NodeRef a2 = n.fq("fq_a2", n.g.relu("relu_a2", n.conv("conv_a2", q, C1, 1)), 256, false, true, 4.0f);
     const NodeRef b2 = n.fq("fq_b2", n.conv("conv_b2", q, C2, 3), 256, true, true, 4.0f);
