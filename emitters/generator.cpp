@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "emitters/disasm.hpp"
 #include "qjit/error.hpp"
 
 namespace qjit {
@@ -68,7 +69,7 @@ void Generator::load_pool_base(const Xbyak::Reg64& r) { lea(r, ptr[rip + pool_la
 void Generator::finalize() {
     if (finalized_) throw Error(ErrorCode::Internal, "<jit>", "Generator::finalize called twice");
     text_bytes_ = getSize();
-    align(32);
+    align(64);
     L(pool_label_);
     db(pool_data_.data(), pool_data_.size());
     readyRE();
@@ -87,6 +88,7 @@ std::unique_ptr<GeneratedKernel> build_kernel(const std::string& name, size_t si
             gen->finalize();
             auto k = std::make_unique<GeneratedKernel>(std::move(gen));
             k->name = name;
+            dump_kernel_if_requested(name, k->code(), k->code_size(), k->text_bytes()); // QJIT_DUMP=DIR
             return k;
         } catch (const Xbyak::Error& e) {
             if (static_cast<int>(e) == Xbyak::ERR_CODE_IS_TOO_BIG && size < (size_t{1} << 28)) {

@@ -36,7 +36,7 @@ public:
     // Scratch stack slot at byte `offset` (valid between preamble and postamble).
     Xbyak::Address scratch(int offset) const;
 
-    // Constant pool. Each vector is 32-byte aligned and zero-padded to a multiple of 32 bytes;
+    // Constant pool (64-byte aligned). Each vector is 32-byte aligned and zero-padded to a multiple of 32 bytes;
     // the returned value is its byte offset from the pool start.
     int pool_f32(const std::vector<float>& v);
     int pool_i32(const std::vector<int32_t>& v);

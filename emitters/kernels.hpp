@@ -11,6 +11,7 @@
 #include "jit/layout.hpp"
 #include "jit/quant_params.hpp"
 #include "jit/requant_fold.hpp"
+#include "qjit/qjit.hpp"
 
 namespace qjit {
 
@@ -67,10 +68,12 @@ struct PoolArgs {
 struct ConvBlocking {
     int pixels = 4;
     int oc_vecs = 2;
-    int lanes = 8; // output channels per vector
-    // AVX2: let weight groups that provably cannot saturate s16 (spec §4.5) use vpmaddubsw; the
-    // packed weights then carry a per-group flag and the exact vpmaddwd form serves the others.
+    int lanes = 8; // output channels per vector: 8 (avx2, avx2_vnni), 16 (avx512_core, avx512_core_vnni)
+    // avx2 / avx512_core: let weight groups that provably cannot saturate s16 (spec §4.5) use
+    // vpmaddubsw; the packed weights then carry a per-group flag and the exact vpmaddwd form serves
+    // the others. Unused by the VNNI levels (vpdpbusd is exact).
     bool maddubs = false;
+    Isa isa = Isa::avx2; // the level the kernel and its packed weights are made for
     int oc_block() const { return oc_vecs * lanes; }
 };
 

@@ -30,6 +30,10 @@ CompiledModel::CompiledModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 
 std::vector<Tensor> CompiledModel::run(const std::vector<Tensor>& inputs) {
     if (!impl_) throw Error(ErrorCode::InvalidArgument, "<model>", "run() on an empty CompiledModel");
+    if (!isa_supported(impl_->isa))
+        throw Error(ErrorCode::UnsupportedOp, "<model>",
+                    std::string("compiled for ") + to_string(impl_->isa) +
+                        " (allow_unsupported_isa), which this host cannot run");
     std::lock_guard<std::mutex> lk(impl_->run_mu);
     return impl_->exec.run(inputs);
 }
@@ -58,7 +62,7 @@ CompiledModel compile(const Graph& graph, const CompileOptions& options) {
     lo.allow_fp32_fallback = options.allow_fp32_fallback;
     lower(g, lo);
     ScheduleOptions so;
-    so.isa = resolve_isa(options.max_isa);
+    so.isa = resolve_isa(options.max_isa, options.allow_unsupported_isa);
     so.threads = options.threads < 1 ? 1 : options.threads;
     rt::Plan plan = schedule(g, so);
     auto impl = std::make_unique<CompiledModel::Impl>(std::move(plan), so.threads, so.isa);

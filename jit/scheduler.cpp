@@ -5,11 +5,12 @@
 #include <map>
 #include <sstream>
 
-#include "emitters/conv_avx2.hpp"
+#include "emitters/conv.hpp"
 #include "emitters/dwconv_avx2.hpp"
 #include "emitters/pool_avx2.hpp"
 #include "emitters/eltwise_avx2.hpp"
-#include "emitters/quantize_avx2.hpp"
+#include "emitters/quantize.hpp"
+#include "isa/isa.hpp"
 #include "jit/eltwise_fold.hpp"
 #include "jit/kernel_steps.hpp"
 #include "jit/pool_fold.hpp"
@@ -94,16 +95,17 @@ std::string join(const std::vector<std::string>& v) {
     return s;
 }
 
-void build_qconv_avx2(Ctx& c, const ir::Node& n) {
+// Dense QConv / FC at ISA level `isa` (emitters/conv: one template, blocking chosen per level).
+void build_qconv(Ctx& c, const ir::Node& n, Isa isa) {
     const QConvDesc& d = *n.qconv;
     const QConvConsts consts = fold_qconv(d);
     const int in_slot = c.slot_of[static_cast<size_t>(n.inputs[0])];
     const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
     const ActLayout& in = slot(c, in_slot).layout;
     const ActLayout& out = slot(c, out_slot).layout;
-    const ConvBlocking b = choose_conv_blocking_avx2(d, consts);
-    std::shared_ptr<JitKernel> k = emit_conv_avx2(d, consts, in, out, b);
-    PackedWeights w = pack_conv_weights_avx2(d, b);
+    const ConvBlocking b = choose_conv_blocking(isa, d, consts);
+    std::shared_ptr<JitKernel> k = emit_conv(d, consts, in, out, b);
+    PackedWeights w = pack_conv_weights(d, b);
     auto step = make_qconv_step(k, std::move(w), d.g, b, in, out, in_slot, out_slot);
     step->info = jit_info(*k, join(d.fused_nodes));
     c.plan.steps.push_back(std::move(step));
@@ -130,23 +132,23 @@ bool elementwise_supported(const ir::Node& n, const ActLayout& act) {
     return ok;
 }
 
-void build_quantize_avx2(Ctx& c, const ir::Node& n) {
+void build_quantize(Ctx& c, const ir::Node& n, Isa isa) {
     const int in_slot = plain_f32_slot(c, n.inputs[0]);
     const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
     bool ok = true;
     const ActLayout view = elementwise_view(slot(c, out_slot).layout, n.shape, ok);
-    std::shared_ptr<JitKernel> k = emit_quantize_avx2(*n.act, view);
+    std::shared_ptr<JitKernel> k = emit_quantize(isa, *n.act, view);
     auto step = make_quantize_step(k, view, view.C, in_slot, out_slot);
     step->info = jit_info(*k, n.name);
     c.plan.steps.push_back(std::move(step));
 }
 
-void build_dequantize_avx2(Ctx& c, const ir::Node& n) {
+void build_dequantize(Ctx& c, const ir::Node& n, Isa isa) {
     const int in_slot = c.slot_of[static_cast<size_t>(n.inputs[0])];
     const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
     bool ok = true;
     const ActLayout view = elementwise_view(slot(c, in_slot).layout, n.shape, ok);
-    std::shared_ptr<JitKernel> k = emit_dequantize_avx2(*n.act, view);
+    std::shared_ptr<JitKernel> k = emit_dequantize(isa, *n.act, view);
     auto step = make_dequantize_step(k, view, view.C, in_slot, out_slot);
     step->info = jit_info(*k, n.name);
     c.plan.steps.push_back(std::move(step));
@@ -283,26 +285,35 @@ struct EmitterRule {
     std::function<void(Ctx&, const ir::Node&)> build;
 };
 
+// A rule's build function for ISA level `isa` (the rule's min_isa).
+template <Isa isa> void build_qconv_at(Ctx& c, const ir::Node& n) { build_qconv(c, n, isa); }
+template <Isa isa> void build_quantize_at(Ctx& c, const ir::Node& n) { build_quantize(c, n, isa); }
+template <Isa isa> void build_dequantize_at(Ctx& c, const ir::Node& n) { build_dequantize(c, n, isa); }
+
+bool dense_qconv_supported(Ctx&, const ir::Node& n) { return n.qconv->g.groups == 1 && n.qconv->g.K() <= kMaxConvK; }
+bool quantize_supported(Ctx& c, const ir::Node& n) {
+    return elementwise_supported(n, slot(c, c.slot_of[static_cast<size_t>(n.id)]).layout);
+}
+bool dequantize_supported(Ctx& c, const ir::Node& n) {
+    return elementwise_supported(n, slot(c, c.slot_of[static_cast<size_t>(n.inputs[0])]).layout);
+}
+
 const std::vector<EmitterRule>& emitter_table() {
     static const std::vector<EmitterRule> table = {
-        {ir::Op::QConv, Isa::avx2,
-         [](Ctx&, const ir::Node& n) { return n.qconv->g.groups == 1 && n.qconv->g.K() <= 65793; },
-         build_qconv_avx2},
+        // Dense QConv / FC, one rule per level (find_rule takes the highest the target includes).
+        {ir::Op::QConv, Isa::avx2, dense_qconv_supported, build_qconv_at<Isa::avx2>},
+        {ir::Op::QConv, Isa::avx2_vnni, dense_qconv_supported, build_qconv_at<Isa::avx2_vnni>},
+        {ir::Op::QConv, Isa::avx512_core, dense_qconv_supported, build_qconv_at<Isa::avx512_core>},
+        {ir::Op::QConv, Isa::avx512_core_vnni, dense_qconv_supported, build_qconv_at<Isa::avx512_core_vnni>},
+        {ir::Op::Quantize, Isa::avx512_core, quantize_supported, build_quantize_at<Isa::avx512_core>},
+        {ir::Op::Dequantize, Isa::avx512_core, dequantize_supported, build_dequantize_at<Isa::avx512_core>},
         {ir::Op::QConv, Isa::avx2, [](Ctx&, const ir::Node& n) { return group_conv_avx2_supports(*n.qconv); },
          build_group_conv_avx2},
         {ir::Op::MaxPool, Isa::avx2, [](Ctx&, const ir::Node& n) { return n.type == ElemType::u8; },
          build_maxpool_avx2},
         {ir::Op::QAvgPool, Isa::avx2, [](Ctx&, const ir::Node&) { return true; }, build_avgpool_avx2},
-        {ir::Op::Quantize, Isa::avx2,
-         [](Ctx& c, const ir::Node& n) {
-             return elementwise_supported(n, slot(c, c.slot_of[static_cast<size_t>(n.id)]).layout);
-         },
-         build_quantize_avx2},
-        {ir::Op::Dequantize, Isa::avx2,
-         [](Ctx& c, const ir::Node& n) {
-             return elementwise_supported(n, slot(c, c.slot_of[static_cast<size_t>(n.inputs[0])]).layout);
-         },
-         build_dequantize_avx2},
+        {ir::Op::Quantize, Isa::avx2, quantize_supported, build_quantize_at<Isa::avx2>},
+        {ir::Op::Dequantize, Isa::avx2, dequantize_supported, build_dequantize_at<Isa::avx2>},
         {ir::Op::QEltwise, Isa::avx2, qeltwise_supported, build_qeltwise_avx2},
         {ir::Op::Concat, Isa::avx2,
          [](Ctx& c, const ir::Node& n) {
@@ -320,7 +331,7 @@ const std::vector<EmitterRule>& emitter_table() {
 const EmitterRule* find_rule(Ctx& c, const ir::Node& n) {
     const EmitterRule* best = nullptr;
     for (const EmitterRule& r : emitter_table())
-        if (r.op == n.op && static_cast<int>(r.min_isa) <= static_cast<int>(c.opt.isa) && r.supports(c, n) &&
+        if (r.op == n.op && isa_includes(c.opt.isa, r.min_isa) && r.supports(c, n) &&
             (!best || static_cast<int>(r.min_isa) > static_cast<int>(best->min_isa)))
             best = &r;
     return best;
@@ -360,6 +371,14 @@ void build_fallback(Ctx& c, const ir::Node& n) {
     c.plan.steps.push_back(rt::make_float_node_step(n, std::move(ins), std::move(descs), out_slot));
 }
 
+// The ISA level a kernel was generated for: the token after "__" in its name.
+std::string kernel_isa(const std::string& name) {
+    const size_t at = name.rfind("__");
+    if (at == std::string::npos) return "?";
+    const size_t end = name.find(' ', at);
+    return name.substr(at + 2, end == std::string::npos ? std::string::npos : end - at - 2);
+}
+
 std::string schedule_text(const rt::Plan& p, const ScheduleOptions& o) {
     std::ostringstream os;
     os << "qjit schedule: isa " << to_string(o.isa) << ", threads " << o.threads << ", " << p.steps.size()
@@ -369,7 +388,7 @@ std::string schedule_text(const rt::Plan& p, const ScheduleOptions& o) {
         const KernelInfo& k = s->info;
         os << "  [" << i++ << "] " << k.name << "  nodes=" << (k.fused_nodes.empty() ? "-" : k.fused_nodes);
         if (k.jit)
-            os << "  code=" << k.code_bytes << "B consts=" << k.constants << "  jit\n";
+            os << "  code=" << k.code_bytes << "B consts=" << k.constants << "  jit isa=" << kernel_isa(k.name) << "\n";
         else
             os << "  NON-JIT fallback\n";
     }

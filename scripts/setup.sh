@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages qjit needs to build and test, if any is missing. Safe to rerun.
 set -euo pipefail
-pkgs=(g++ cmake ninja-build libxbyak-dev libgtest-dev libbenchmark-dev libzydis-dev)
+# bochs bochsbios vgabios nasm: the emulated AVX-512 tests (tests/emu); libasmjit-dev: the encoder
+# cross-check of the instruction audit (tests only).
+pkgs=(g++ cmake ninja-build libxbyak-dev libgtest-dev libbenchmark-dev libzydis-dev libasmjit-dev
+      bochs bochsbios vgabios nasm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,11 +1,14 @@
-// QConv AVX2 emitter vs Oracle B (ref::qconv), byte for byte over the whole output buffer (halo and
-// padded channels included). Each case is drawn from a seed; a failure prints the case, the seed and
-// a one-line reproducer (QJIT_TEST_SEED=<seed> ... --gtest_filter=...).
+// QConv emitter vs Oracle B (ref::qconv), byte for byte over the whole output buffer (halo and
+// padded channels included), for every ISA level the host runs (avx2, avx2_vnni, avx512_core,
+// avx512_core_vnni; a level the host lacks is skipped with a message — tests/emu runs those in
+// Bochs). Each case is drawn from a seed; a failure prints the case, the seed and a one-line
+// reproducer (QJIT_TEST_SEED=<seed> ... --gtest_filter=...).
 #include <gtest/gtest.h>
 
 #include <random>
 
-#include "emitters/conv_avx2.hpp"
+#include "emitters/conv.hpp"
+#include "emitters/isa_traits.hpp"
 #include "jit/requant_fold.hpp"
 #include "qjit/error.hpp"
 #include "tests/support/emitter_testing.hpp"
@@ -23,36 +26,21 @@ ConvGeom geom(int64_t C, int64_t H, int64_t W, int64_t OC, int64_t KH, int64_t K
 
 // Draws every option a sweep does not pin (output mode, levels, weights, post-ops, layout extras,
 // call splitting, MXCSR) from `seed`.
-ConvCase vary(ConvGeom g, uint64_t seed) {
-    std::mt19937_64 r(seed ^ 0x9E3779B97F4A7C15ull);
-    auto coin = [&](int pct) { return static_cast<int>(r() % 100) < pct; };
-    static const int kLevels[] = {2, 3, 16, 255, 256};
-    ConvCase c;
-    c.g = g;
-    const int m = static_cast<int>(r() % 10);
-    c.out = m < 6 ? ConvCase::Out::Levels : m < 8 ? ConvCase::Out::Threshold : ConvCase::Out::Float;
-    c.in_levels = coin(60) ? 256 : kLevels[r() % 5];
-    c.out_levels = coin(60) ? 256 : kLevels[r() % 5];
-    c.per_oc_out = coin(40);
-    c.asym_w = coin(40);
-    c.const_ch = coin(20);
-    c.act_ol = coin(40);
-    c.bias = coin(80);
-    c.relu = coin(25);
-    c.clamp = coin(20);
-    c.scale_shift = coin(25);
-    c.garbage_pad = coin(30);
-    c.extra_halo = coin(20) ? 1 : 0;
-    c.extra_in_cs = coin(15) ? 16 : 0;
-    c.extra_out_cs = coin(15) ? 16 : 0;
-    c.split_calls = coin(30);
-    c.hostile_mxcsr = coin(20);
-    c.small_weights = coin(30);
-    c.maddubs = coin(40);
-    return c;
-}
+ConvCase vary(ConvGeom g, uint64_t seed) { return vary_conv_case(g, seed); }
 
-TEST(ConvEmitter, EveryOutputModeAndOption) {
+bool vnni(Isa isa) { return isa == Isa::avx2_vnni || isa == Isa::avx512_core_vnni; }
+
+// Every test runs once per ISA level; SetUp skips the levels the host cannot execute.
+class ConvEmitter : public ::testing::TestWithParam<Isa> {
+protected:
+    void SetUp() override { QJIT_SKIP_UNLESS_HOST_RUNS(GetParam()); }
+    ::testing::AssertionResult run(ConvCase c, uint64_t base, uint64_t index, ConvRunInfo* info = nullptr) const {
+        c.isa = GetParam();
+        return run_conv_case(c, base, index, info);
+    }
+};
+
+TEST_P(ConvEmitter, EveryOutputModeAndOption) {
     const uint64_t base = base_seed(11);
     uint64_t i = 0;
     for (auto out : {ConvCase::Out::Levels, ConvCase::Out::Threshold, ConvCase::Out::Float})
@@ -66,11 +54,11 @@ TEST(ConvEmitter, EveryOutputModeAndOption) {
                     c.act_ol = ol;
                     c.per_oc_out = per_oc;
                     c.const_ch = asym;
-                    EXPECT_TRUE(run_conv_case(c, base, i++));
+                    EXPECT_TRUE(run(c, base, i++));
                 }
 }
 
-TEST(ConvEmitter, LevelsOfInputAndOutput) {
+TEST_P(ConvEmitter, LevelsOfInputAndOutput) {
     const uint64_t base = base_seed(12);
     uint64_t i = 0;
     for (int la : {2, 3, 16, 255, 256})
@@ -78,11 +66,11 @@ TEST(ConvEmitter, LevelsOfInputAndOutput) {
             ConvCase c = vary(geom(5, 5, 6, 12, 3, 3, 1, 1, 1), case_seed(base, i));
             c.in_levels = la;
             c.out_levels = lo;
-            EXPECT_TRUE(run_conv_case(c, base, i++));
+            EXPECT_TRUE(run(c, base, i++));
         }
 }
 
-TEST(ConvEmitter, PostOps) {
+TEST_P(ConvEmitter, PostOps) {
     const uint64_t base = base_seed(13);
     uint64_t i = 0;
     for (int mask = 0; mask < 16; ++mask)
@@ -93,25 +81,25 @@ TEST(ConvEmitter, PostOps) {
             c.relu = mask & 2;
             c.clamp = mask & 4;
             c.scale_shift = mask & 8;
-            EXPECT_TRUE(run_conv_case(c, base, i++));
+            EXPECT_TRUE(run(c, base, i++));
         }
 }
 
-TEST(ConvEmitter, OutputChannelTails) {
+TEST_P(ConvEmitter, OutputChannelTails) {
     const uint64_t base = base_seed(14);
     uint64_t i = 0;
     for (int64_t oc = 1; oc <= 33; ++oc)
         for (int64_t C : {3, 17}) {
             ConvCase c = vary(geom(C, 5, 6, oc, 3, 3, 1, 1, 1), case_seed(base, i));
-            EXPECT_TRUE(run_conv_case(c, base, i++));
+            EXPECT_TRUE(run(c, base, i++));
             for (int v = 1; v <= 4; ++v) { // every block width, full and partial last blocks
                 c.blocking = ConvBlocking{12 / v > 3 ? 3 : 12 / v, v, 8};
-                EXPECT_TRUE(run_conv_case(c, base, i++));
+                EXPECT_TRUE(run(c, base, i++));
             }
         }
 }
 
-TEST(ConvEmitter, ChannelsAndKernelSizes) {
+TEST_P(ConvEmitter, ChannelsAndKernelSizes) {
     const uint64_t base = base_seed(15);
     uint64_t i = 0;
     for (int64_t C : {1, 2, 3, 5, 8, 17, 64})
@@ -119,12 +107,12 @@ TEST(ConvEmitter, ChannelsAndKernelSizes) {
             ConvGeom g = geom(C, 7, 9, 24, k.first, k.second);
             g.PT = g.PB = k.first / 2;
             g.PL = g.PR = k.second / 2;
-            EXPECT_TRUE(run_conv_case(vary(with_output(g), case_seed(base, i)), base, i));
+            EXPECT_TRUE(run(vary(with_output(g), case_seed(base, i)), base, i));
             ++i;
         }
 }
 
-TEST(ConvEmitter, StridesDilationsPads) {
+TEST_P(ConvEmitter, StridesDilationsPads) {
     const uint64_t base = base_seed(16);
     uint64_t i = 0;
     for (int64_t s = 1; s <= 3; ++s)
@@ -132,12 +120,12 @@ TEST(ConvEmitter, StridesDilationsPads) {
             for (int64_t p : {0, 1, 3, 4}) { // pads up to and beyond the kernel
                 ConvGeom g = geom(7, 9, 10, 13, 3, 3, s, d, p);
                 if (g.OH < 1 || g.OW < 1) continue;
-                EXPECT_TRUE(run_conv_case(vary(g, case_seed(base, i)), base, i));
+                EXPECT_TRUE(run(vary(g, case_seed(base, i)), base, i));
                 ++i;
             }
 }
 
-TEST(ConvEmitter, AsymmetricPadsAndShapes) {
+TEST_P(ConvEmitter, AsymmetricPadsAndShapes) {
     const uint64_t base = base_seed(17);
     std::mt19937_64 r(base);
     for (uint64_t i = 0; i < 40; ++i) {
@@ -161,38 +149,45 @@ TEST(ConvEmitter, AsymmetricPadsAndShapes) {
             --i;
             continue;
         }
-        EXPECT_TRUE(run_conv_case(vary(g, case_seed(base, i)), base, i));
+        EXPECT_TRUE(run(vary(g, case_seed(base, i)), base, i));
     }
 }
 
-TEST(ConvEmitter, OutputWidthTailsVsPixelTile) {
+TEST_P(ConvEmitter, OutputWidthTailsVsPixelTile) {
     const uint64_t base = base_seed(18);
     uint64_t i = 0;
+    const int max_acc = isa_lanes(GetParam()) == 16 ? 26 : 12;
     for (int v : {1, 2})
-        for (int p = 1; p * v <= 12; ++p)
+        for (int p = 1; p * v <= max_acc; ++p)
             for (int64_t ow = 1; ow <= 2 * p + 1; ++ow) {
                 ConvCase c = vary(geom(4, 3, ow + 2, 8 * v, 3, 3), case_seed(base, i));
                 c.blocking = ConvBlocking{p, v, 8};
-                EXPECT_TRUE(run_conv_case(c, base, i++));
+                EXPECT_TRUE(run(c, base, i++));
             }
 }
 
-TEST(ConvEmitter, EveryBlockingChooseCanReturn) {
+TEST_P(ConvEmitter, EveryBlockingChooseCanReturn) {
     const uint64_t base = base_seed(19);
     uint64_t i = 0;
-    for (const ConvBlocking& b : conv_blockings_avx2())
-        for (int shape = 0; shape < 3; ++shape) {
+    const std::vector<ConvBlocking> all = conv_blockings(GetParam());
+    // Long lists (the 32-register levels) take one of the shapes per blocking, in turn.
+    const int per = all.size() > 60 ? 1 : 3;
+    for (const ConvBlocking& b : all)
+        for (int k = 0; k < per; ++k) {
+            const int shape = per == 1 ? static_cast<int>(i % 3) : k;
             const ConvGeom g = shape == 0   ? geom(9, 6, 13, 37, 3, 3, 1, 1, 1)
                                : shape == 1 ? geom(16, 7, 7, 64, 3, 3, 2, 1, 1)
                                             : geom(33, 1, 5, 24, 1, 1);
             ConvCase c = vary(g, case_seed(base, i));
             c.blocking = b;
-            EXPECT_TRUE(run_conv_case(c, base, i++));
+            c.maddubs = b.maddubs;
+            EXPECT_TRUE(run(c, base, i++));
         }
 }
 
-TEST(ConvEmitter, ChooseBlockingStaysInTheList) {
-    const auto all = conv_blockings_avx2();
+TEST_P(ConvEmitter, ChooseBlockingStaysInTheList) {
+    const Isa isa = GetParam();
+    const auto all = conv_blockings(isa);
     int with_maddubs = 0, without = 0;
     for (int64_t oc : {1, 8, 9, 16, 24, 40, 64, 1000})
         for (int64_t ow : {1, 2, 3, 5, 6, 7, 14, 56}) {
@@ -200,20 +195,22 @@ TEST(ConvEmitter, ChooseBlockingStaysInTheList) {
             d.g = geom(8, 3, ow, oc, 1, 1);
             d.in.levels = oc % 2 ? 16 : 256; // with small codes: maddubs on (L_a = 16) and off
             d.w.q.assign(static_cast<size_t>(d.g.OC * d.g.K()), static_cast<int8_t>(ow % 3 == 0 ? 100 : 3));
-            const ConvBlocking b = choose_conv_blocking_avx2(d, QConvConsts{});
-            EXPECT_LE(b.pixels * b.oc_vecs, 12);
+            const ConvBlocking b = choose_conv_blocking(isa, d, QConvConsts{});
+            EXPECT_TRUE(conv_blocking_fits(b));
+            EXPECT_EQ(b.isa, isa);
+            EXPECT_EQ(b.lanes, isa_lanes(isa));
             EXPECT_LE(b.pixels, ow);
             EXPECT_TRUE(std::any_of(all.begin(), all.end(), [&](const ConvBlocking& x) {
                 return x.pixels == b.pixels && x.oc_vecs == b.oc_vecs && x.lanes == b.lanes && x.maddubs == b.maddubs;
             }));
             (b.maddubs ? with_maddubs : without)++;
-            EXPECT_EQ(b.maddubs, d.in.levels == 16 || ow % 3 != 0) << "oc " << oc << " ow " << ow;
+            EXPECT_EQ(b.maddubs, !vnni(isa) && (d.in.levels == 16 || ow % 3 != 0)) << "oc " << oc << " ow " << ow;
         }
-    EXPECT_GT(with_maddubs, 0);
+    if (!vnni(isa)) EXPECT_GT(with_maddubs, 0);
     EXPECT_GT(without, 0);
 }
 
-TEST(ConvEmitter, FullyConnected) {
+TEST_P(ConvEmitter, FullyConnected) {
     const uint64_t base = base_seed(20);
     uint64_t i = 0;
     for (int64_t m : {1, 3, 8, 13})
@@ -221,42 +218,42 @@ TEST(ConvEmitter, FullyConnected) {
             for (int64_t n : {10, 64, 1000}) {
                 if (k * n * m > 8'000'000) continue;
                 ConvCase c = vary(geom(k, 1, m, n, 1, 1), case_seed(base, i));
-                EXPECT_TRUE(run_conv_case(c, base, i++));
+                EXPECT_TRUE(run(c, base, i++));
             }
 }
 
-TEST(ConvEmitter, FullImageConvIsFcAfterFlatten) {
+TEST_P(ConvEmitter, FullImageConvIsFcAfterFlatten) {
     const uint64_t base = base_seed(21);
     uint64_t i = 0;
     for (auto s : {std::pair<int64_t, int64_t>{64, 7}, {32, 5}, {3, 4}, {130, 3}}) {
         ConvCase c = vary(geom(s.first, s.second, s.second, 100, s.second, s.second), case_seed(base, i));
         c.g.N = 2;
-        EXPECT_TRUE(run_conv_case(c, base, i++));
+        EXPECT_TRUE(run(c, base, i++));
     }
 }
 
-TEST(ConvEmitter, BatchOfTwo) {
+TEST_P(ConvEmitter, BatchOfTwo) {
     const uint64_t base = base_seed(22);
     for (uint64_t i = 0; i < 6; ++i) {
         ConvGeom g = geom(5 + 4 * static_cast<int64_t>(i), 6, 5, 17 + 5 * static_cast<int64_t>(i), 3, 3, 1 + i % 2, 1, 1);
         g.N = 2;
-        EXPECT_TRUE(run_conv_case(vary(g, case_seed(base, i)), base, i));
+        EXPECT_TRUE(run(vary(g, case_seed(base, i)), base, i));
     }
 }
 
-TEST(ConvEmitter, HostileCallerMxcsr) {
+TEST_P(ConvEmitter, HostileCallerMxcsr) {
     const uint64_t base = base_seed(23);
     for (uint64_t i = 0; i < 6; ++i) {
         ConvCase c = vary(geom(8, 5, 6, 16, 3, 3, 1, 1, 1), case_seed(base, i));
         c.hostile_mxcsr = true;
         c.out = i % 2 ? ConvCase::Out::Float : ConvCase::Out::Levels;
-        EXPECT_TRUE(run_conv_case(c, base, i));
+        EXPECT_TRUE(run(c, base, i));
     }
 }
 
 // All inputs at L_a-1 and weight codes at -128/-127/127: the largest |D| for K; with K = 65793
 // (the documented limit) |D| reaches 2^31 - 127.
-TEST(ConvEmitter, ExtremeCodesUpToTheKLimit) {
+TEST_P(ConvEmitter, ExtremeCodesUpToTheKLimit) {
     const uint64_t base = base_seed(24);
     uint64_t i = 0;
     for (auto s : {std::pair<int64_t, int64_t>{64, 3}, {2048, 1}, {kMaxConvK, 1}, {7310, 3}})
@@ -266,11 +263,11 @@ TEST(ConvEmitter, ExtremeCodesUpToTheKLimit) {
             c.extreme = true;
             c.asym_w = i % 2 == 1;
             c.out = out;
-            EXPECT_TRUE(run_conv_case(c, base, i++));
+            EXPECT_TRUE(run(c, base, i++));
         }
 }
 
-TEST(ConvEmitter, RejectsOverflowingKAndSmallHalo) {
+TEST(ConvEmitterAvx2, RejectsOverflowingKAndSmallHalo) {
     QConvDesc d;
     d.g = geom(7311, 3, 3, 8, 3, 3); // K = 65799 > 65793
     d.w.q.assign(static_cast<size_t>(d.g.OC * d.g.K()), 1);
@@ -308,7 +305,8 @@ TEST(ConvEmitter, RejectsOverflowingKAndSmallHalo) {
 // The vpmaddubsw fast path (spec §4.5): groups that pass the no-saturation proof take it, the others
 // the exact form, in one kernel; every mix must equal Oracle B. L_a = 16 makes every group safe,
 // wide weights at L_a = 256 almost none, small weights with rare outliers a mix.
-TEST(ConvEmitter, MaddubsFastPathPerGroup) {
+TEST_P(ConvEmitter, MaddubsFastPathPerGroup) {
+    if (vnni(GetParam())) GTEST_SKIP() << "VNNI levels use vpdpbusd (exact) and have no vpmaddubsw path";
     const uint64_t base = base_seed(26);
     uint64_t i = 0;
     int64_t fast = 0, exact = 0, mixed_kernels = 0;
@@ -324,7 +322,7 @@ TEST(ConvEmitter, MaddubsFastPathPerGroup) {
                 c.small_weights = small;
                 c.maddubs = true;
                 ConvRunInfo info;
-                EXPECT_TRUE(run_conv_case(c, base, i++, &info));
+                EXPECT_TRUE(run(c, base, i++, &info));
                 EXPECT_NE(info.kernel.find("_ubs"), std::string::npos) << info.kernel;
                 fast += info.fast_groups;
                 exact += info.total_groups - info.fast_groups;
@@ -340,7 +338,8 @@ TEST(ConvEmitter, MaddubsFastPathPerGroup) {
 
 // All codes at the extremes with k = L_a-1: the pairs the fast path would saturate on must take the
 // exact form (the saturation detector of spec §5.5).
-TEST(ConvEmitter, MaddubsNeverSaturates) {
+TEST_P(ConvEmitter, MaddubsNeverSaturates) {
+    if (vnni(GetParam())) GTEST_SKIP() << "VNNI levels use vpdpbusd (exact) and have no vpmaddubsw path";
     const uint64_t base = base_seed(27);
     uint64_t i = 0;
     for (int la : {129, 130, 256})
@@ -351,14 +350,14 @@ TEST(ConvEmitter, MaddubsNeverSaturates) {
             c.in_levels = la;
             c.maddubs = true;
             ConvRunInfo info;
-            EXPECT_TRUE(run_conv_case(c, base, i++, &info));
+            EXPECT_TRUE(run(c, base, i++, &info));
             if (la == 256) {
                 EXPECT_EQ(info.fast_groups, 0);
             }
         }
 }
 
-TEST(ConvEmitter, RandomFuzz) {
+TEST_P(ConvEmitter, RandomFuzz) {
     const uint64_t base = base_seed(25);
     std::mt19937_64 r(base);
     for (uint64_t i = 0; i < 400; ++i) {
@@ -385,12 +384,14 @@ TEST(ConvEmitter, RandomFuzz) {
         }
         ConvCase c = vary(g, case_seed(base, i));
         if (r() % 3 == 0) {
-            const auto all = conv_blockings_avx2();
+            const auto all = conv_blockings(GetParam());
             c.blocking = all[r() % all.size()];
         }
-        EXPECT_TRUE(run_conv_case(c, base, i));
+        EXPECT_TRUE(run(c, base, i));
     }
 }
+
+INSTANTIATE_TEST_SUITE_P(Isa, ConvEmitter, ::testing::ValuesIn(test_isas()), isa_param_name);
 
 } // namespace
 } // namespace qjit::test

@@ -8,13 +8,17 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <random>
 #include <sstream>
 #include <vector>
 
-#include "emitters/conv_avx2.hpp"
+#include "emitters/conv.hpp"
+#include "emitters/disasm.hpp"
 #include "emitters/generator.hpp"
-#include "emitters/quantize_avx2.hpp"
+#include "emitters/isa_traits.hpp"
+#include "emitters/quantize.hpp"
 #include "isa/isa.hpp"
 #include "jit/requant_fold.hpp"
 #include "runtime/qconv_ref.hpp"
@@ -109,38 +113,97 @@ std::string page_perms(const void* p) {
     return "";
 }
 
+// Scoped QJIT_MAX_ISA (restored on exit).
+class EnvCap {
+public:
+    explicit EnvCap(const char* v) {
+        const char* old = std::getenv("QJIT_MAX_ISA");
+        had_ = old != nullptr;
+        if (had_) old_ = old;
+        if (v) setenv("QJIT_MAX_ISA", v, 1);
+        else unsetenv("QJIT_MAX_ISA");
+    }
+    ~EnvCap() {
+        if (had_) setenv("QJIT_MAX_ISA", old_.c_str(), 1);
+        else unsetenv("QJIT_MAX_ISA");
+    }
+
+private:
+    bool had_ = false;
+    std::string old_;
+};
+
 TEST(Isa, LatticeAndCap) {
-    EXPECT_TRUE(isa_includes(Isa::avx512_core_vnni, Isa::avx2_vnni));
+    // Inclusion by features: a lattice with avx2_vnni beside the AVX-512 levels.
     EXPECT_TRUE(isa_includes(Isa::avx2_vnni, Isa::avx2));
+    EXPECT_TRUE(isa_includes(Isa::avx512_core, Isa::avx2));
+    EXPECT_TRUE(isa_includes(Isa::avx512_core_vnni, Isa::avx512_core));
+    EXPECT_TRUE(isa_includes(Isa::avx512_core_vnni, Isa::avx2));
     EXPECT_TRUE(isa_includes(Isa::avx2, Isa::avx2));
+    EXPECT_FALSE(isa_includes(Isa::avx512_core_vnni, Isa::avx2_vnni)) << "Ice Lake has AVX512_VNNI, not AVX-VNNI";
+    EXPECT_FALSE(isa_includes(Isa::avx512_core, Isa::avx2_vnni));
+    EXPECT_FALSE(isa_includes(Isa::avx2_vnni, Isa::avx512_core));
     EXPECT_FALSE(isa_includes(Isa::avx2, Isa::avx2_vnni));
-    EXPECT_FALSE(isa_includes(Isa::avx2_vnni, Isa::avx512_core_vnni));
+    EXPECT_FALSE(isa_includes(Isa::avx512_core, Isa::avx512_core_vnni));
     EXPECT_THROW(isa_includes(Isa::native, Isa::avx2), Error);
-    for (Isa i : {Isa::avx2, Isa::avx2_vnni, Isa::avx512_core_vnni}) EXPECT_EQ(parse_isa(to_string(i)), i);
+    EXPECT_EQ(isa_meet(Isa::avx512_core_vnni, Isa::avx2_vnni), Isa::avx2);
+    EXPECT_EQ(isa_meet(Isa::avx512_core_vnni, Isa::avx512_core), Isa::avx512_core);
+    EXPECT_EQ(isa_meet(Isa::native, Isa::avx2_vnni), Isa::avx2_vnni);
+    EXPECT_EQ(isa_meet(Isa::avx2_vnni, Isa::native), Isa::avx2_vnni);
+    // Numeric order is the order of preference.
+    EXPECT_LT(static_cast<int>(Isa::avx2), static_cast<int>(Isa::avx2_vnni));
+    EXPECT_LT(static_cast<int>(Isa::avx2_vnni), static_cast<int>(Isa::avx512_core));
+    EXPECT_LT(static_cast<int>(Isa::avx512_core), static_cast<int>(Isa::avx512_core_vnni));
+    for (Isa i : all_isas()) EXPECT_EQ(parse_isa(to_string(i)), i);
+    EXPECT_EQ(parse_isa("native"), Isa::native);
     EXPECT_FALSE(parse_isa("avx512"));
 
-    const char* old = std::getenv("QJIT_MAX_ISA");
-    const std::string saved = old ? old : "";
-    unsetenv("QJIT_MAX_ISA");
-    const Isa host = max_isa_supported();
-    EXPECT_TRUE(isa_supported(host));
-    EXPECT_EQ(resolve_isa(Isa::native), host);
-    EXPECT_EQ(resolve_isa(Isa::avx2), Isa::avx2);
-    EXPECT_TRUE(isa_includes(host, resolve_isa(Isa::avx512_core_vnni))); // never above the host
-    setenv("QJIT_MAX_ISA", "avx2", 1);
-    EXPECT_EQ(resolve_isa(Isa::native), Isa::avx2);
-    EXPECT_EQ(resolve_isa(Isa::avx512_core_vnni), Isa::avx2);
-    setenv("QJIT_MAX_ISA", "avx512_core_vnni", 1);
-    EXPECT_EQ(resolve_isa(Isa::native), host);
-    setenv("QJIT_MAX_ISA", "sse2", 1);
-    try {
-        resolve_isa(Isa::native);
-        ADD_FAILURE() << "unknown QJIT_MAX_ISA accepted";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
+    {
+        EnvCap cap(nullptr);
+        const Isa host = max_isa_supported();
+        EXPECT_TRUE(isa_supported(host));
+        EXPECT_EQ(resolve_isa(Isa::native), host);
+        EXPECT_EQ(resolve_isa(Isa::avx2), Isa::avx2);
+        for (Isa want : all_isas()) {
+            const Isa got = resolve_isa(want);
+            EXPECT_TRUE(isa_supported(got)) << to_string(want) << " -> " << to_string(got); // never above the host
+            EXPECT_TRUE(isa_includes(want, got)) << to_string(want) << " -> " << to_string(got);
+            EXPECT_EQ(got == want, isa_supported(want)) << to_string(want);
+            // Generating for the emulator: the request itself, whatever the host.
+            EXPECT_EQ(resolve_isa(want, /*allow_unsupported=*/true), want);
+        }
+        std::printf("host: %s\n", describe_host_isa().c_str());
+        EXPECT_NE(describe_host_isa().find("levels:"), std::string::npos);
     }
-    if (old) setenv("QJIT_MAX_ISA", saved.c_str(), 1);
-    else unsetenv("QJIT_MAX_ISA");
+    {
+        EnvCap cap("avx2");
+        EXPECT_EQ(resolve_isa(Isa::native), Isa::avx2);
+        EXPECT_EQ(resolve_isa(Isa::avx512_core_vnni), Isa::avx2);
+        EXPECT_EQ(resolve_isa(Isa::avx512_core_vnni, true), Isa::avx2); // the cap holds for the emulator too
+    }
+    {
+        EnvCap cap("avx2_vnni");
+        EXPECT_EQ(resolve_isa(Isa::avx512_core_vnni, true), Isa::avx2); // meet of incomparable levels
+        EXPECT_EQ(resolve_isa(Isa::avx2_vnni, true), Isa::avx2_vnni);
+    }
+    {
+        EnvCap cap("avx512_core");
+        EXPECT_EQ(resolve_isa(Isa::avx512_core_vnni, true), Isa::avx512_core);
+        EXPECT_TRUE(isa_includes(Isa::avx512_core, resolve_isa(Isa::native)));
+    }
+    {
+        EnvCap cap("avx512_core_vnni");
+        EXPECT_EQ(resolve_isa(Isa::native), max_isa_supported() == Isa::avx2_vnni ? Isa::avx2 : max_isa_supported());
+    }
+    {
+        EnvCap cap("sse2");
+        try {
+            resolve_isa(Isa::native);
+            ADD_FAILURE() << "unknown QJIT_MAX_ISA accepted";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
+        }
+    }
 }
 
 TEST(Generator, CodePagesAreNeverWritableAndExecutable) {
@@ -274,6 +337,137 @@ TEST(Generator, InstructionAudit) {
             for (const auto& [name, n] : a.vex) EXPECT_EQ(name.rfind("vfm", 0), std::string::npos) << k->name << ": " << name;
         }
     }
+}
+
+} // namespace
+} // namespace qjit::test
+
+// ---- the per-ISA audit with a real decoder (Zydis) -------------------------------------------
+
+namespace qjit::test {
+namespace {
+
+bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
+
+// ISA sets (Zydis names) code of level `isa` may contain. General-purpose sets are always allowed.
+bool isa_set_allowed(Isa isa, const std::string& set) {
+    static const char* const kBase[] = {"I86", "I186", "I286REAL", "I386", "I486", "I486REAL", "PPRO", "CMOV", "LONGMODE",
+                                        "PENTIUMREAL", "FAT_NOP"};
+    for (const char* b : kBase)
+        if (set == b) return true;
+    if (set == "AVX" || set == "AVX2" || set == "FMA") return true;
+    if (set == "AVX_VNNI") return isa == Isa::avx2_vnni;
+    const bool avx512 = isa == Isa::avx512_core || isa == Isa::avx512_core_vnni;
+    if (starts_with(set, "AVX512F_") || starts_with(set, "AVX512BW_") || starts_with(set, "AVX512DQ_")) return avx512;
+    if (starts_with(set, "AVX512_VNNI_")) return isa == Isa::avx512_core_vnni;
+    return false;
+}
+
+struct ZAudit {
+    std::map<std::string, int> mnemonics;
+    int evex = 0, vex = 0, total = 0;
+    std::vector<std::string> violations;
+    int count(const std::string& m) const {
+        auto it = mnemonics.find(m);
+        return it == mnemonics.end() ? 0 : it->second;
+    }
+};
+
+ZAudit zaudit(const JitKernel& k, Isa isa) {
+    ZAudit a;
+    const auto* g = dynamic_cast<const GeneratedKernel*>(&k);
+    std::vector<DecodedInsn> ins;
+    std::string err;
+    if (!g || !disassemble(k.code(), g->text_bytes(), &ins, &err)) {
+        a.violations.push_back(k.name + ": " + err);
+        return a;
+    }
+    for (const DecodedInsn& d : ins) {
+        ++a.total;
+        ++a.mnemonics[d.mnemonic];
+        a.evex += d.evex;
+        a.vex += d.vex;
+        if (!isa_set_allowed(isa, d.isa_set))
+            a.violations.push_back(k.name + " +0x" + std::to_string(d.offset) + ": " + d.text + " is " + d.isa_set +
+                                   ", outside " + to_string(isa));
+        if (d.evex && (isa == Isa::avx2 || isa == Isa::avx2_vnni))
+            a.violations.push_back(k.name + ": EVEX instruction in VEX-only code: " + d.text);
+    }
+    return a;
+}
+
+class ZydisAudit : public ::testing::TestWithParam<Isa> {};
+
+// Every conv kernel (every blocking, output mode, asymmetric weights) and the quantize kernels of a
+// level, decoded with Zydis: each instruction's ISA set belongs to the level, no EVEX below AVX-512,
+// no VNNI below the VNNI levels, vpdpbusd only in VNNI code (VEX on avx2_vnni, EVEX on
+// avx512_core_vnni), never vpdpbusds / vrcp / vrsqrt / vcvttps2dq.
+TEST_P(ZydisAudit, EveryInstructionBelongsToTheTargetIsa) {
+    ASSERT_TRUE(have_disassembler()) << "qjit was built without Zydis: install libzydis-dev (scripts/setup.sh)";
+    const Isa isa = GetParam();
+    const bool vnni = isa == Isa::avx2_vnni || isa == Isa::avx512_core_vnni;
+    const bool avx512 = isa == Isa::avx512_core || isa == Isa::avx512_core_vnni;
+    int kernels = 0;
+    for (bool float_out : {false, true}) {
+        SmallConv s(float_out);
+        for (ConvBlocking b : conv_blockings(isa)) {
+            const auto k = emit_conv(s.d, s.c, s.in, s.out, b);
+            const ZAudit a = zaudit(*k, isa);
+            ++kernels;
+            for (const std::string& v : a.violations) ADD_FAILURE() << v;
+            for (const char* banned : {"vpdpbusds", "vrcpps", "vrcp14ps", "vrsqrtps", "vrsqrt14ps", "vcvttps2dq"})
+                EXPECT_EQ(a.count(banned), 0) << k->name << " contains " << banned;
+            EXPECT_EQ(a.count("vpdpbusd") > 0, vnni) << k->name;
+            EXPECT_EQ(a.count("vpmaddwd") > 0, !vnni) << k->name;
+            EXPECT_EQ(a.count("vpmaddubsw") > 0, b.maddubs) << k->name;
+            EXPECT_GT(a.count("vpsadbw"), 0) << k->name << ": window sum of the asymmetric weights";
+            EXPECT_GT(a.count("vfmadd231ps") + a.count("vfmadd132ps"), 0) << k->name;
+            EXPECT_EQ(a.count("vcvtps2dq") > 0, !float_out) << k->name;
+            EXPECT_EQ(a.evex > 0, avx512) << k->name;
+            if (avx512 && !float_out) EXPECT_GT(a.count("vpmovusdb"), 0) << k->name;
+            EXPECT_EQ(k->name.substr(k->name.size() - std::string(to_string(isa)).size()), to_string(isa));
+            if (HasFailure()) return;
+        }
+    }
+    const ActQuant q = per_channel_quant(3);
+    for (int64_t W : {1, 8, 13, 16, 37, 100}) {
+        ActLayout l;
+        l.W = W, l.H = 2, l.C = 3;
+        for (const auto& k : {emit_quantize(isa, q, l), emit_dequantize(isa, q, l)}) {
+            const ZAudit a = zaudit(*k, quantize_isa(isa));
+            ++kernels;
+            for (const std::string& v : a.violations) ADD_FAILURE() << v;
+            EXPECT_EQ(a.count("vpdpbusd") + a.count("vpdpbusds"), 0) << k->name;
+            EXPECT_GT(a.count("vdivps"), 0) << k->name;
+            for (const auto& [m, n] : a.mnemonics) EXPECT_FALSE(starts_with(m, "vfm")) << k->name << ": " << m;
+        }
+    }
+    std::printf("[audit] %s: %d kernels decoded, every instruction in the level's ISA sets\n", to_string(isa), kernels);
+}
+
+INSTANTIATE_TEST_SUITE_P(Isa, ZydisAudit, ::testing::ValuesIn(all_isas()), isa_param_name);
+
+// QJIT_DUMP=DIR writes <name>.bin (every code byte) and <name>.s (the disassembly).
+TEST(Dump, WritesBytesAndDisassembly) {
+    ASSERT_TRUE(have_disassembler());
+    char tmpl[] = "/tmp/qjit-dump-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl;
+    setenv("QJIT_DUMP", dir.c_str(), 1);
+    const SmallConv s;
+    ConvBlocking b{2, 1, 16, false, Isa::avx512_core_vnni};
+    const auto k = emit_conv(s.d, s.c, s.in, s.out, b);
+    unsetenv("QJIT_DUMP");
+    std::ifstream bin(dir + "/" + k->name + ".bin", std::ios::binary);
+    ASSERT_TRUE(bin) << dir;
+    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(bin)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(bytes.size(), k->code_size());
+    EXPECT_EQ(std::memcmp(bytes.data(), k->code(), bytes.size()), 0);
+    std::ifstream s_file(dir + "/" + k->name + ".s");
+    const std::string text((std::istreambuf_iterator<char>(s_file)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("vpdpbusd zmm"), std::string::npos) << text.substr(0, 2000);
+    EXPECT_NE(text.find("AVX512_VNNI_512"), std::string::npos);
+    std::system(("rm -rf '" + dir + "'").c_str());
 }
 
 } // namespace

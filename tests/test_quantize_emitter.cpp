@@ -11,7 +11,8 @@
 #include <set>
 #include <vector>
 
-#include "emitters/quantize_avx2.hpp"
+#include "emitters/isa_traits.hpp"
+#include "emitters/quantize.hpp"
 #include "runtime/qconv_ref.hpp"
 #include "tests/support/emitter_testing.hpp"
 
@@ -127,10 +128,10 @@ void call_split(const JitKernel& k, int64_t C, Rng& r, uint32_t mxcsr, Fill fill
     }
 }
 
-void check_quantize(QCase& c, Rng& r, uint32_t mxcsr, uint64_t base) {
+void check_quantize(Isa isa, QCase& c, Rng& r, uint32_t mxcsr, uint64_t base) {
     std::vector<uint8_t> ref(static_cast<size_t>(c.l.bytes()), 0xA5), jit = ref;
     ref::quantize(c.q, c.x.data(), ref.data(), c.l);
-    const auto k = emit_quantize_avx2(c.q, c.l);
+    const auto k = emit_quantize(isa, c.q, c.l);
     call_split<QuantizeArgs>(*k, c.l.C, r, mxcsr, [&](QuantizeArgs& a) {
         a.src = c.x.data();
         a.dst = jit.data() + c.l.offset(0, 0, 0);
@@ -154,7 +155,7 @@ void check_quantize(QCase& c, Rng& r, uint32_t mxcsr, uint64_t base) {
     }
 }
 
-void check_dequantize(QCase& c, Rng& r, uint32_t mxcsr, uint64_t base) {
+void check_dequantize(Isa isa, QCase& c, Rng& r, uint32_t mxcsr, uint64_t base) {
     std::vector<uint8_t> src(static_cast<size_t>(c.l.bytes()), 0);
     for (int64_t h = 0; h < c.l.H; ++h)
         for (int64_t w = 0; w < c.l.W; ++w)
@@ -163,7 +164,7 @@ void check_dequantize(QCase& c, Rng& r, uint32_t mxcsr, uint64_t base) {
     const size_t n = static_cast<size_t>(c.l.C * c.l.H * c.l.W);
     std::vector<float> ref(n, std::numeric_limits<float>::quiet_NaN()), jit = ref;
     ref::dequantize(c.q, src.data(), c.l, ref.data());
-    const auto k = emit_dequantize_avx2(c.q, c.l);
+    const auto k = emit_dequantize(isa, c.q, c.l);
     call_split<DequantizeArgs>(*k, c.l.C, r, mxcsr, [&](DequantizeArgs& a) {
         a.src = src.data() + c.l.offset(0, 0, 0);
         a.dst = jit.data();
@@ -173,33 +174,42 @@ void check_dequantize(QCase& c, Rng& r, uint32_t mxcsr, uint64_t base) {
         << "\n  reproduce: " << reproducer(base);
 }
 
-TEST(QuantizeEmitter, EdgeInputsEveryTailAndLayout) {
+// Quantize / Dequantize have two vector levels: avx2 (ymm) and avx512_core (zmm). Each test runs on
+// both; a level the host cannot execute is skipped with a message (tests/emu covers it).
+class QuantizeEmitter : public ::testing::TestWithParam<Isa> {
+protected:
+    void SetUp() override { QJIT_SKIP_UNLESS_HOST_RUNS(GetParam()); }
+    int64_t lanes() const { return isa_lanes(GetParam()); }
+};
+using DequantizeEmitter = QuantizeEmitter;
+
+TEST_P(QuantizeEmitter, EdgeInputsEveryTailAndLayout) {
     const uint64_t base = base_seed(31);
     Rng r(base);
     static const int kLevels[] = {2, 3, 15, 16, 17, 128, 254, 255, 256};
-    for (int64_t W = 1; W <= 19; ++W)
+    for (int64_t W = 1; W <= 2 * lanes() + 3; ++W)
         for (int64_t C : {1, 3, 8, 17}) {
             const int levels = kLevels[r() % 9];
             const bool pc = r() % 2;
             const int64_t cs = C == 1 && r() % 2 ? 1 : round_up16(C) + (r() % 4 == 0 ? 16 : 0);
             QCase c = make_case(r, C, 1 + static_cast<int64_t>(r() % 3), W, levels, pc, cs, static_cast<int64_t>(r() % 3));
-            check_quantize(c, r, r() % 3 == 0 ? kHostileMxcsr : 0x1F80, base);
+            check_quantize(GetParam(), c, r, r() % 3 == 0 ? kHostileMxcsr : 0x1F80, base);
             if (HasFatalFailure()) return;
         }
 }
 
-TEST(QuantizeEmitter, LongRowsAndManyRows) {
+TEST_P(QuantizeEmitter, LongRowsAndManyRows) {
     const uint64_t base = base_seed(32);
     Rng r(base);
-    for (int64_t W : {40, 41, 47, 160, 1000})
+    for (int64_t W : {40, 41, 47, 80, 81, 95, 160, 1000})
         for (int64_t H : {1, 5}) {
             QCase c = make_case(r, 3, H, W, 256, true, W % 2 ? 16 : 3, 1);
-            check_quantize(c, r, kHostileMxcsr, base);
+            check_quantize(GetParam(), c, r, kHostileMxcsr, base);
             if (HasFatalFailure()) return;
         }
 }
 
-TEST(QuantizeEmitter, HostileMxcsrDoesNotChangeTies) {
+TEST_P(QuantizeEmitter, HostileMxcsrDoesNotChangeTies) {
     const uint64_t base = base_seed(33);
     Rng r(base);
     for (int levels : {16, 255, 256}) {
@@ -211,16 +221,16 @@ TEST(QuantizeEmitter, HostileMxcsrDoesNotChangeTies) {
             for (int64_t i = 0; i < 63; ++i)
                 c.x[static_cast<size_t>(ch * 63 + i)] = (static_cast<float>(i % levels) + 0.5f) * s;
         }
-        check_quantize(c, r, kHostileMxcsr, base);
+        check_quantize(GetParam(), c, r, kHostileMxcsr, base);
     }
 }
 
-TEST(QuantizeEmitter, WritesOnlyItsChannels) {
+TEST_P(QuantizeEmitter, WritesOnlyItsChannels) {
     Rng r(base_seed(34));
     QCase c = make_case(r, 9, 2, 11, 256, true, 16, 1);
     std::vector<uint8_t> ref(static_cast<size_t>(c.l.bytes()), 0xA5), jit = ref;
     ref::quantize(c.q, c.x.data(), ref.data(), c.l);
-    const auto k = emit_quantize_avx2(c.q, c.l);
+    const auto k = emit_quantize(GetParam(), c.q, c.l);
     QuantizeArgs a{c.x.data(), jit.data() + c.l.offset(0, 0, 0), 3, 6};
     k->call(&a);
     for (int64_t i = 0; i < c.l.elements(); ++i) {
@@ -232,22 +242,37 @@ TEST(QuantizeEmitter, WritesOnlyItsChannels) {
     }
 }
 
-TEST(DequantizeEmitter, EveryTailAndLayout) {
+TEST_P(DequantizeEmitter, EveryTailAndLayout) {
     const uint64_t base = base_seed(35);
     Rng r(base);
     static const int kLevels[] = {2, 3, 16, 255, 256};
-    for (int64_t W = 1; W <= 19; ++W)
+    for (int64_t W = 1; W <= 2 * lanes() + 3; ++W)
         for (int64_t C : {1, 3, 17}) {
             const int64_t cs = C == 1 && r() % 2 ? 1 : round_up16(C);
             QCase c = make_case(r, C, 1 + static_cast<int64_t>(r() % 3), W, kLevels[r() % 5], r() % 2, cs,
                                 static_cast<int64_t>(r() % 2));
-            check_dequantize(c, r, r() % 2 ? kHostileMxcsr : 0x1F80, base);
+            check_dequantize(GetParam(), c, r, r() % 2 ? kHostileMxcsr : 0x1F80, base);
             if (HasFatalFailure()) return;
         }
     for (int64_t W : {64, 1001}) {
         QCase c = make_case(r, 2, 2, W, 256, true, 16, 0);
-        check_dequantize(c, r, kHostileMxcsr, base);
+        check_dequantize(GetParam(), c, r, kHostileMxcsr, base);
     }
+}
+
+const Isa kQuantizeLevels[] = {Isa::avx2, Isa::avx512_core};
+INSTANTIATE_TEST_SUITE_P(Isa, QuantizeEmitter, ::testing::ValuesIn(kQuantizeLevels), isa_param_name);
+INSTANTIATE_TEST_SUITE_P(Isa, DequantizeEmitter, ::testing::ValuesIn(kQuantizeLevels), isa_param_name);
+
+TEST(QuantizeEmitterLevels, VnniTargetsUseTheirVectorLevel) {
+    EXPECT_EQ(quantize_isa(Isa::avx2), Isa::avx2);
+    EXPECT_EQ(quantize_isa(Isa::avx2_vnni), Isa::avx2);
+    EXPECT_EQ(quantize_isa(Isa::avx512_core), Isa::avx512_core);
+    EXPECT_EQ(quantize_isa(Isa::avx512_core_vnni), Isa::avx512_core);
+    Rng r(1);
+    QCase c = make_case(r, 3, 2, 21, 256, true, 16, 0);
+    EXPECT_NE(emit_quantize(Isa::avx512_core_vnni, c.q, c.l)->name.find("__avx512_core"), std::string::npos);
+    EXPECT_NE(emit_dequantize(Isa::avx2_vnni, c.q, c.l)->name.find("__avx2"), std::string::npos);
 }
 
 } // namespace

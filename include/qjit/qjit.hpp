@@ -10,13 +10,21 @@
 
 namespace qjit {
 
-// ISA levels, ordered: each includes the ones before it.
-enum class Isa { avx2 = 0, avx2_vnni = 1, avx512_core_vnni = 2, native = 99 };
+// ISA levels of generated code. The numeric order avx2 < avx2_vnni < avx512_core < avx512_core_vnni
+// is the order of preference (higher = faster where the host has it). Inclusion is by features
+// (isa/isa.hpp: isa_includes): avx2_vnni adds AVX-VNNI (VEX) to avx2, avx512_core adds AVX-512
+// F/BW/VL/DQ, avx512_core_vnni adds AVX512_VNNI to avx512_core; avx2_vnni and the AVX-512 levels are
+// not comparable (Ice Lake and Tiger Lake have AVX512_VNNI but no AVX-VNNI).
+enum class Isa { avx2 = 0, avx2_vnni = 1, avx512_core = 2, avx512_core_vnni = 3, native = 99 };
 const char* to_string(Isa isa);
 
 struct CompileOptions {
     int threads = 1;              // worker threads for run(); output bytes never depend on it
     Isa max_isa = Isa::native;    // cap; QJIT_MAX_ISA in the environment caps it further
+    // false: the target is clamped to what the host runs. true: max_isa is taken as the target even
+    // if the host lacks it (code generation for an emulator, describe(), dumps); run() then throws
+    // Error(UnsupportedOp) on a host that cannot execute it.
+    bool allow_unsupported_isa = false;
     bool allow_fp32_fallback = true; // false: a node that cannot run quantized is an Error
 };
 

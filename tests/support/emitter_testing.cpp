@@ -11,7 +11,9 @@
 
 #include <xmmintrin.h>
 
-#include "emitters/conv_avx2.hpp"
+#include "emitters/conv.hpp"
+#include "emitters/isa_traits.hpp"
+#include "isa/isa.hpp"
 #include "jit/fq_math.hpp"
 #include "jit/requant_fold.hpp"
 #include "runtime/qconv_ref.hpp"
@@ -56,6 +58,35 @@ double covered_fraction(const ConvGeom& g) {
     return covered(g.OH, g.SH, g.PT, g.DH, g.KH, g.H) * covered(g.OW, g.SW, g.PL, g.DW, g.KW, g.W);
 }
 
+ConvCase vary_conv_case(ConvGeom g, uint64_t seed) {
+    std::mt19937_64 r(seed ^ 0x9E3779B97F4A7C15ull);
+    auto coin = [&](int pct) { return static_cast<int>(r() % 100) < pct; };
+    static const int kLevels[] = {2, 3, 16, 255, 256};
+    ConvCase c;
+    c.g = g;
+    const int m = static_cast<int>(r() % 10);
+    c.out = m < 6 ? ConvCase::Out::Levels : m < 8 ? ConvCase::Out::Threshold : ConvCase::Out::Float;
+    c.in_levels = coin(60) ? 256 : kLevels[r() % 5];
+    c.out_levels = coin(60) ? 256 : kLevels[r() % 5];
+    c.per_oc_out = coin(40);
+    c.asym_w = coin(40);
+    c.const_ch = coin(20);
+    c.act_ol = coin(40);
+    c.bias = coin(80);
+    c.relu = coin(25);
+    c.clamp = coin(20);
+    c.scale_shift = coin(25);
+    c.garbage_pad = coin(30);
+    c.extra_halo = coin(20) ? 1 : 0;
+    c.extra_in_cs = coin(15) ? 16 : 0;
+    c.extra_out_cs = coin(15) ? 16 : 0;
+    c.split_calls = coin(30);
+    c.hostile_mxcsr = coin(20);
+    c.small_weights = coin(30);
+    c.maddubs = coin(40);
+    return c;
+}
+
 std::string ConvCase::str() const {
     std::ostringstream o;
     o << g.str() << " out=" << (out == Out::Levels ? "levels" : out == Out::Threshold ? "threshold" : "float")
@@ -63,7 +94,7 @@ std::string ConvCase::str() const {
       << (const_ch ? " const_ch" : "") << (act_ol ? " act_ol" : "") << (bias ? " bias" : "") << (relu ? " relu" : "")
       << (clamp ? " clamp" : "") << (scale_shift ? " scale_shift" : "") << (extreme ? " extreme" : "")
       << (small_weights ? " small_weights" : "") << (maddubs ? " maddubs" : "") << (garbage_pad ? " garbage_pad" : "") << " halo+" << extra_halo << " cs+" << extra_in_cs << "/" << extra_out_cs
-      << (split_calls ? " split" : "") << (hostile_mxcsr ? " hostile_mxcsr" : "");
+      << (split_calls ? " split" : "") << (hostile_mxcsr ? " hostile_mxcsr" : "") << " isa=" << to_string(isa);
     if (blocking) o << " blocking=" << blocking->pixels << "x" << blocking->oc_vecs;
     return o.str();
 }
@@ -340,34 +371,45 @@ std::string describe_mismatch(const ActLayout& l, const std::vector<uint8_t>& ji
 
 } // namespace
 
-::testing::AssertionResult run_conv_case(const ConvCase& cc, uint64_t base, uint64_t index, ConvRunInfo* info) {
-    const uint64_t seed = case_seed(base, index);
-    Rng r(seed);
-    auto fail = [&](const std::string& what) {
-        return ::testing::AssertionFailure() << what << "\n  case " << index << ": " << cc.str()
-                                             << "\n  seed: base " << base << ", case seed " << seed
-                                             << "\n  reproduce: " << reproducer(base);
-    };
+std::string PreparedConv::where() const {
+    return "\n  case " + std::to_string(index) + ": " + cc.str() + "\n  seed: base " + std::to_string(base) +
+           ", case seed " + std::to_string(seed) + "\n  reproduce: " + reproducer(base);
+}
+
+::testing::AssertionResult prepare_conv_case(const ConvCase& cc, uint64_t base, uint64_t index, PreparedConv* pc) {
+    PreparedConv& p = *pc;
+    p.cc = cc;
+    p.base = base;
+    p.index = index;
+    p.seed = case_seed(base, index);
+    Rng r(p.seed);
     try {
-        QConvDesc d = make_base_desc(cc, r);
+        QConvDesc& d = p.d;
+        d = make_base_desc(cc, r);
         Buffers b = make_buffers(cc, d, r);
-        const size_t raw_distinct = finish_desc(cc, d, b, r);
+        p.raw_distinct = finish_desc(cc, d, b, r);
         const QConvConsts c = fold_qconv(d);
-        ConvBlocking blk = cc.blocking ? *cc.blocking : choose_conv_blocking_avx2(d, c);
+        const bool vnni = cc.isa == Isa::avx2_vnni || cc.isa == Isa::avx512_core_vnni;
+        ConvBlocking blk = cc.blocking ? *cc.blocking : choose_conv_blocking(cc.isa, d, c);
+        blk.isa = cc.isa;
+        blk.lanes = isa_lanes(cc.isa);
         if (cc.maddubs) blk.maddubs = true;
-        const PackedWeights pw = pack_conv_weights_avx2(d, blk);
-        const std::unique_ptr<JitKernel> k = emit_conv_avx2(d, c, b.in, b.out, blk);
+        if (vnni) blk.maddubs = false;
+        while (!conv_blocking_fits(blk) && blk.pixels > 1) --blk.pixels;
+        while (!conv_blocking_fits(blk) && blk.oc_vecs > 1) --blk.oc_vecs;
+        p.blocking = blk;
+        p.weights = pack_conv_weights(d, blk);
+        p.kernel = emit_conv(d, c, b.in, b.out, blk);
+        const ConvMaddubsGroups mg = conv_maddubs_groups(d, blk);
+        p.fast_groups = blk.maddubs ? mg.fast : 0;
+        p.total_groups = mg.total;
+        p.in = b.in;
+        p.out = b.out;
+        p.src = std::move(b.src);
+        p.expected.assign(static_cast<size_t>(p.out.bytes()), 0xA5);
+        ref::qconv(d, c, p.src.data(), p.in, p.expected.data(), p.out);
 
-        std::vector<uint8_t> ref_out(static_cast<size_t>(b.out.bytes()), 0xA5), jit_out = ref_out;
-        ref::qconv(d, c, b.src.data(), b.in, ref_out.data(), b.out);
-        if (info) {
-            info->kernel = k->name;
-            const ConvMaddubsGroups mg = conv_maddubs_groups_avx2(d, blk);
-            info->fast_groups = blk.maddubs ? mg.fast : 0;
-            info->total_groups = mg.total;
-        }
-
-        const int64_t nb = conv_oc_blocks(b.out, blk);
+        const int64_t nb = conv_oc_blocks(p.out, blk);
         std::vector<std::pair<int64_t, int64_t>> rows{{0, d.g.OH}}, blocks{{0, nb}};
         if (cc.split_calls) {
             rows.clear();
@@ -383,54 +425,92 @@ std::string describe_mismatch(const ActLayout& l, const std::vector<uint8_t>& ji
                 o = e;
             }
         }
-        const uint32_t saved = get_mxcsr();
-        const uint32_t caller = cc.hostile_mxcsr ? kHostileMxcsr : saved;
-        uint32_t after = caller;
-        set_mxcsr(caller);
         for (int64_t n = 0; n < d.g.N; ++n)
             for (const auto& rr : rows)
-                for (const auto& bb : blocks) {
-                    ConvArgs a{};
-                    a.src = b.src.data() + b.in.offset(n, 0, 0);
-                    a.dst = jit_out.data() + b.out.offset(n, 0, 0) * b.out.elem_bytes;
-                    a.wei = pw.data.get();
-                    a.oh_begin = rr.first;
-                    a.oh_end = rr.second;
-                    a.ocb_begin = bb.first;
-                    a.ocb_end = bb.second;
-                    k->call(&a);
-                    after = get_mxcsr();
-                }
-        set_mxcsr(saved);
-        if (after != caller) return fail("kernel did not restore the caller's MXCSR");
-        if (jit_out != ref_out) return fail("JIT != Oracle B (" + k->name + "): " + describe_mismatch(b.out, jit_out, ref_out));
-
-        // A test whose output is (nearly) one value proves little: the ranges above are drawn so that
-        // outputs spread; only random data is checked, and only if the conv itself yields distinct y.
-        if (!cc.extreme) {
-            std::set<uint32_t> distinct;
-            for (int64_t n = 0; n < d.g.N; ++n)
-                for (int64_t h = 0; h < d.g.OH; ++h)
-                    for (int64_t x = 0; x < d.g.OW; ++x)
-                        for (int64_t o = 0; o < d.g.OC; ++o) {
-                            const size_t i = static_cast<size_t>((b.out.offset(n, h, x) + o) * b.out.elem_bytes);
-                            uint32_t v = 0;
-                            std::memcpy(&v, &ref_out[i], static_cast<size_t>(b.out.elem_bytes));
-                            distinct.insert(v);
-                        }
-            const int64_t outputs = d.g.N * d.g.OH * d.g.OW * d.g.OC;
-            // Small outputs, and ReLU + Clamp (atoms at both ends by design), need two values only.
-            const bool small = outputs < 128 || (cc.relu && cc.clamp);
-            const size_t need = cc.out == ConvCase::Out::Threshold || small ? 2
-                                : cc.out == ConvCase::Out::Float ? 4
-                                                                 : static_cast<size_t>(std::min(4, cc.out_levels));
-            if (distinct.size() < std::min(need, raw_distinct))
-                return fail("degenerate test: only " + std::to_string(distinct.size()) + " distinct output values");
-        }
+                for (const auto& bb : blocks)
+                    p.calls.push_back(ConvCall{p.in.offset(n, 0, 0), p.out.offset(n, 0, 0) * p.out.elem_bytes, rr.first,
+                                               rr.second, bb.first, bb.second});
         return ::testing::AssertionSuccess();
     } catch (const std::exception& e) {
-        return fail(std::string("exception: ") + e.what());
+        return ::testing::AssertionFailure() << "exception: " << e.what() << p.where();
     }
 }
+
+::testing::AssertionResult run_conv_native(const PreparedConv& p, std::vector<uint8_t>* out) {
+    std::vector<uint8_t>& jit_out = *out;
+    jit_out.assign(static_cast<size_t>(p.out.bytes()), 0xA5);
+    const uint32_t saved = get_mxcsr();
+    const uint32_t caller = p.cc.hostile_mxcsr ? kHostileMxcsr : saved;
+    uint32_t after = caller;
+    set_mxcsr(caller);
+    for (const ConvCall& call : p.calls) {
+        ConvArgs a{};
+        a.src = p.src.data() + call.src_off;
+        a.dst = jit_out.data() + call.dst_off;
+        a.wei = p.weights.data.get();
+        a.oh_begin = call.oh_begin;
+        a.oh_end = call.oh_end;
+        a.ocb_begin = call.ocb_begin;
+        a.ocb_end = call.ocb_end;
+        p.kernel->call(&a);
+        after = get_mxcsr();
+    }
+    set_mxcsr(saved);
+    if (after != caller) return ::testing::AssertionFailure() << "kernel did not restore the caller's MXCSR" << p.where();
+    return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult check_conv_output(const PreparedConv& p, const std::vector<uint8_t>& jit_out) {
+    const ConvCase& cc = p.cc;
+    const QConvDesc& d = p.d;
+    const std::vector<uint8_t>& ref_out = p.expected;
+    if (jit_out != ref_out)
+        return ::testing::AssertionFailure() << "JIT != Oracle B (" << p.kernel->name
+                                             << "): " << describe_mismatch(p.out, jit_out, ref_out) << p.where();
+    // A test whose output is (nearly) one value proves little: the ranges above are drawn so that
+    // outputs spread; only random data is checked, and only if the conv itself yields distinct y.
+    if (!cc.extreme) {
+        std::set<uint32_t> distinct;
+        for (int64_t n = 0; n < d.g.N; ++n)
+            for (int64_t h = 0; h < d.g.OH; ++h)
+                for (int64_t x = 0; x < d.g.OW; ++x)
+                    for (int64_t o = 0; o < d.g.OC; ++o) {
+                        const size_t i = static_cast<size_t>((p.out.offset(n, h, x) + o) * p.out.elem_bytes);
+                        uint32_t v = 0;
+                        std::memcpy(&v, &ref_out[i], static_cast<size_t>(p.out.elem_bytes));
+                        distinct.insert(v);
+                    }
+        const int64_t outputs = d.g.N * d.g.OH * d.g.OW * d.g.OC;
+        // Small outputs, and ReLU + Clamp (atoms at both ends by design), need two values only.
+        const bool small = outputs < 128 || (cc.relu && cc.clamp);
+        const size_t need = cc.out == ConvCase::Out::Threshold || small ? 2
+                            : cc.out == ConvCase::Out::Float ? 4
+                                                             : static_cast<size_t>(std::min(4, cc.out_levels));
+        if (distinct.size() < std::min(need, p.raw_distinct))
+            return ::testing::AssertionFailure()
+                   << "degenerate test: only " << distinct.size() << " distinct output values" << p.where();
+    }
+    return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult run_conv_case(const ConvCase& cc, uint64_t base, uint64_t index, ConvRunInfo* info) {
+    PreparedConv p;
+    if (auto r = prepare_conv_case(cc, base, index, &p); !r) return r;
+    if (info) {
+        info->kernel = p.kernel->name;
+        info->fast_groups = p.fast_groups;
+        info->total_groups = p.total_groups;
+        info->ran = false;
+    }
+    if (!host_runs(cc.isa)) return ::testing::AssertionSuccess();
+    std::vector<uint8_t> got;
+    if (auto r = run_conv_native(p, &got); !r) return r;
+    if (info) info->ran = true;
+    return check_conv_output(p, got);
+}
+
+const std::vector<Isa>& test_isas() { return all_isas(); }
+bool host_runs(Isa isa) { return isa_supported(isa); }
+std::string isa_param_name(const ::testing::TestParamInfo<Isa>& info) { return to_string(info.param); }
 
 } // namespace qjit::test

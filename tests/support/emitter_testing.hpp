@@ -1,7 +1,16 @@
 // Shared helpers of the emitter tests: seeds, MXCSR control and the QConv tester (random QConvDesc,
 // fold_qconv, JIT vs ref::qconv at tolerance 0 over the whole output buffer).
 #pragma once
+// Skips the current test (GTEST_SKIP, with the reason) when the host cannot run ISA level `isa`.
+#define QJIT_SKIP_UNLESS_HOST_RUNS(isa)                                                                  \
+    do {                                                                                                 \
+        if (!::qjit::test::host_runs(isa))                                                               \
+            GTEST_SKIP() << "host CPU/OS lacks " << ::qjit::to_string(isa)                               \
+                         << " (native run skipped; the emulator suite in tests/emu covers it)";          \
+    } while (0)
 #include <cstdint>
+#include <memory>
+#include <vector>
 #include <optional>
 #include <random>
 #include <string>
@@ -10,6 +19,7 @@
 
 #include "emitters/kernels.hpp"
 #include "jit/quant_params.hpp"
+#include "qjit/qjit.hpp"
 
 namespace qjit::test {
 
@@ -46,9 +56,14 @@ struct ConvCase {
     int64_t extra_in_cs = 0, extra_out_cs = 0; // c_stride beyond round_up16 (multiples of 16)
     bool split_calls = false;   // run the kernel as several calls over oh / oc block sub-ranges
     bool hostile_mxcsr = false; // caller's MXCSR is round-toward-zero + FTZ + DAZ
-    std::optional<ConvBlocking> blocking;
+    Isa isa = Isa::avx2;        // the level to generate for (ConvBlocking::isa, lanes set from it)
+    std::optional<ConvBlocking> blocking; // pixels / oc_vecs / maddubs; shrunk to fit `isa` if needed
     std::string str() const;
 };
+
+// A case on geometry g with every option a sweep does not pin (output mode, levels, weights,
+// post-ops, layout extras, call splitting, MXCSR, vpmaddubsw) drawn from `seed`.
+ConvCase vary_conv_case(ConvGeom g, uint64_t seed);
 
 // Output geometry of g from its input and padding (floor mode).
 ConvGeom with_output(ConvGeom g);
@@ -56,12 +71,50 @@ ConvGeom with_output(ConvGeom g);
 // beyond the kernel can leave almost every output without data; such a case proves little).
 double covered_fraction(const ConvGeom& g);
 
+// One conv case made ready to run: the kernel, its packed weights, the input, the poisoned output
+// buffer, Oracle B's output and the kernel calls (argument structs with pointers as offsets into
+// src / dst / wei). Native runs and the emulator (tests/emu/) execute the same calls.
+struct ConvCall {
+    int64_t src_off = 0, dst_off = 0; // bytes into src / dst
+    int64_t oh_begin = 0, oh_end = 0, ocb_begin = 0, ocb_end = 0;
+};
+struct PreparedConv {
+    ConvCase cc;
+    uint64_t base = 0, index = 0, seed = 0;
+    QConvDesc d;
+    ConvBlocking blocking;
+    std::unique_ptr<JitKernel> kernel;
+    PackedWeights weights;
+    ActLayout in, out;
+    std::vector<uint8_t> src, expected; // expected: Oracle B over a 0xA5-poisoned buffer
+    std::vector<ConvCall> calls;
+    size_t raw_distinct = 0;
+    int64_t fast_groups = 0, total_groups = 0;
+    // Failure message tail: the case, the seeds and the reproducer.
+    std::string where() const;
+};
+// Builds case `index` of a test with base seed `base`; false (with the message) on an exception.
+::testing::AssertionResult prepare_conv_case(const ConvCase& c, uint64_t base, uint64_t index, PreparedConv* out);
+// Runs p's calls natively (the host must support p.blocking.isa) under the case's caller MXCSR;
+// returns the output buffer, or a failure when the kernel did not restore MXCSR.
+::testing::AssertionResult run_conv_native(const PreparedConv& p, std::vector<uint8_t>* out);
+// Compares an output buffer with p.expected byte for byte and applies the distinct-value guard.
+::testing::AssertionResult check_conv_output(const PreparedConv& p, const std::vector<uint8_t>& got);
+
 // Runs case `index` of a test with base seed `base`: JIT vs Oracle B, byte for byte, plus the
 // distinct-value guard. The message of a failure names the case, the seeds and the reproducer.
+// When the host lacks c.isa the kernel is still generated and packed, but not run (info->ran false).
 struct ConvRunInfo {
     std::string kernel;
     int64_t fast_groups = 0, total_groups = 0; // vpmaddubsw groups (ConvBlocking::maddubs)
+    bool ran = false;
 };
 ::testing::AssertionResult run_conv_case(const ConvCase& c, uint64_t base, uint64_t index, ConvRunInfo* info = nullptr);
+
+// Every ISA level; host_runs(isa) = the host CPU and OS can execute it. For the value-parameterized
+// suites: their SetUp calls skip_unless_host_runs(GetParam()).
+const std::vector<Isa>& test_isas();
+bool host_runs(Isa isa);
+std::string isa_param_name(const ::testing::TestParamInfo<Isa>& info);
 
 } // namespace qjit::test

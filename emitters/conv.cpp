@@ -1,4 +1,4 @@
-#include "emitters/conv_avx2.hpp"
+#include "emitters/conv.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -9,6 +9,7 @@
 #include <string>
 
 #include "emitters/generator.hpp"
+#include "emitters/isa_traits.hpp"
 #include "qjit/error.hpp"
 
 namespace qjit {
@@ -38,17 +39,23 @@ bool is_fc(const ConvGeom& g) {
     return no_pad && (pointwise_rows || full_image);
 }
 
-// The packed weight stream (see conv_avx2.hpp), shared by the packer and the emitter.
+bool is_vnni(Isa isa) { return isa == Isa::avx2_vnni || isa == Isa::avx512_core_vnni; }
+int n_vregs(Isa isa) { return isa_lanes(isa) == 16 ? 32 : 16; }
+
+// The packed weight stream (see conv.hpp), shared by the packer and the emitter.
 constexpr int64_t kGroupQuads = 8;   // channel quads per weight group of the vpmaddubsw path
 constexpr int64_t kGroupHeader = 32; // bytes before each group: byte 0 = 1 for vpmaddubsw
 
 struct WeightLayout {
-    int64_t B, V, CQ, khw, n_groups, block_bytes;
-    bool maddubs;
+    int64_t B, V, L, CQ, khw, n_groups, block_bytes;
+    int64_t quad_bytes; // bytes of one channel quad in the plain form (VNNI: s8 x4, else exact s16 pairs)
+    bool maddubs, vnni;
     WeightLayout(const ConvGeom& g, const ConvBlocking& b)
-        : B(b.oc_block()), V(b.oc_vecs), CQ(ceil_div(g.C, 4)), khw(g.KH * g.KW),
-          n_groups(ceil_div(ceil_div(g.C, 4), kGroupQuads)), maddubs(b.maddubs) {
-        block_bytes = khw * (CQ * V * 64 + (maddubs ? n_groups * kGroupHeader : 0));
+        : B(b.oc_block()), V(b.oc_vecs), L(b.lanes), CQ(ceil_div(g.C, 4)), khw(g.KH * g.KW),
+          n_groups(ceil_div(ceil_div(g.C, 4), kGroupQuads)), maddubs(b.maddubs && !is_vnni(b.isa)),
+          vnni(is_vnni(b.isa)) {
+        quad_bytes = V * L * (vnni ? 4 : 8);
+        block_bytes = khw * (CQ * quad_bytes + (maddubs ? n_groups * kGroupHeader : 0));
     }
     int64_t group_quads(int64_t j) const { return std::min(kGroupQuads, CQ - j * kGroupQuads); }
 };
@@ -89,15 +96,18 @@ std::string kernel_name(const QConvDesc& d, const QConvConsts& c, const ConvBloc
         }
     }
     if (c.mode == EpilogueMode::Threshold) n += "_thr";
-    return n + "_" + std::to_string(b.pixels) + "x" + std::to_string(b.oc_block()) + (b.maddubs ? "_ubs" : "") + "__avx2";
+    const bool ubs = b.maddubs && !is_vnni(b.isa);
+    return n + "_" + std::to_string(b.pixels) + "x" + std::to_string(b.oc_block()) + (ubs ? "_ubs" : "") + "__" +
+           to_string(b.isa);
 }
 
 void validate(const QConvDesc& d, const QConvConsts& c, const ActLayout& in, const ActLayout& out,
               const ConvBlocking& b) {
     const ConvGeom& g = d.g;
     auto bad = [&](const std::string& what) { throw Error(ErrorCode::InvalidArgument, node_of(d), what); };
-    if (b.lanes != 8 || b.oc_vecs < 1 || b.pixels < 1 || b.pixels * b.oc_vecs > 12)
-        bad("AVX2 conv blocking needs lanes 8 and pixels*oc_vecs <= 12");
+    if (!conv_blocking_fits(b))
+        bad(std::string("conv blocking ") + std::to_string(b.pixels) + "x" + std::to_string(b.oc_vecs) + " lanes " +
+            std::to_string(b.lanes) + " does not fit " + to_string(b.isa));
     if (g.C < 1 || g.OC < 1 || g.KH < 1 || g.KW < 1 || g.OH < 1 || g.OW < 1 || g.SH < 1 || g.SW < 1 ||
         g.DH < 1 || g.DW < 1 || g.PT < 0 || g.PL < 0 || g.PB < 0 || g.PR < 0)
         bad("degenerate conv geometry " + g.str());
@@ -120,20 +130,26 @@ void validate(const QConvDesc& d, const QConvConsts& c, const ActLayout& in, con
         bad("folded constants do not match the conv");
 }
 
-// Generates the kernel; see conv_avx2.hpp for the algorithm. Registers:
+// Generates the kernel of level I; see conv.hpp for the algorithm. General registers:
 //   rdi args | rbx pool base | r8 input row (tap 0,0 of pixel ow=0) | r9 output of (row, block)
 //   r10 input of the tile | r11 inner loop counter | r12 per-channel constants of the block
 //   r13 E row of the block | r14 weights of the block | r15 ow of the tile | rax tap pointer
 //   rdx weight pointer | rsi output of the tile | rcx kh counter | rbp kw counter
-//   ymm0..11 accumulators (pixel-major) | ymm12..15 operands (ymm15: byte mask, then zero)
-class ConvEmitter {
+// Vector registers (R = 16 or 32): accumulators 0 .. P*V-1 (pixel-major); the operands count down
+// from R-1 (T(0) = R-1, T(1) = R-2, ...): the dot product's broadcast input, mask and weight
+// vectors, then the epilogue's zero, fS and scratch.
+template <Isa I> class ConvEmitter {
+    using Tr = IsaTraits<I>;
+    using Vmm = typename Tr::Vmm;
+    using Ops = VecOps<I>;
+    static constexpr int kL = Tr::lanes, kVB = Tr::vlen, kR = Tr::n_vregs;
+
 public:
     ConvEmitter(const QConvDesc& d, const QConvConsts& c, const ActLayout& in, const ActLayout& out,
                 const ConvBlocking& b)
-        : d_(d), c_(c), g_(d.g), in_(in), out_(out), P_(b.pixels), V_(b.oc_vecs), B_(b.oc_block()),
-          wl_(d.g, b) {
+        : d_(d), c_(c), g_(d.g), in_(in), out_(out), P_(b.pixels), V_(b.oc_vecs), B_(b.oc_block()), wl_(d.g, b) {
         CQ_ = ceil_div(g_.C, 4);
-        wstride_ = V_ * 64;
+        wstride_ = wl_.quad_bytes;
         wblock_ = wl_.block_bytes;
         nb_o_ = conv_oc_blocks(out, b);
         eb_ = out.elem_bytes;
@@ -152,11 +168,11 @@ public:
         // out.c_stride and writes level 0 / +0.0f to any channels of c_stride beyond the block.
         if (nb_o_ > 1) kinds_.push_back(Kind{V_, 0, nb_o_ - 1});
         const int64_t last_first = (nb_o_ - 1) * B_;
-        const int64_t last_vecs = std::min<int64_t>(V_, (out.c_stride - last_first) / 8);
-        kinds_.push_back(Kind{last_vecs, out.c_stride - last_first - last_vecs * 8, nb_o_});
+        const int64_t last_vecs = std::min<int64_t>(V_, (out.c_stride - last_first) / kL);
+        kinds_.push_back(Kind{last_vecs, out.c_stride - last_first - last_vecs * kL, nb_o_});
     }
 
-    size_t size_hint() const { return 16384 + static_cast<size_t>(kinds_.size()) * 24576 + pool_estimate(); }
+    size_t size_hint() const { return 16384 + static_cast<size_t>(kinds_.size()) * 32768 + pool_estimate(); }
 
     void operator()(Generator& gen) {
         G_ = &gen;
@@ -171,7 +187,9 @@ private:
         int64_t end;           // blocks [previous kind's end, end)
     };
 
-    static constexpr int kSlotS = 0, kSlotOh = 48, kSlotOcb = 56, kSlotDstRow = 64, kSlotERow = 72, kScratch = 80;
+    // Stack scratch: S of up to 32 pixels (f32), then the loop state.
+    static constexpr int kSlotS = 0, kSlotOh = 128, kSlotOcb = 136, kSlotDstRow = 144, kSlotERow = 152,
+                         kScratch = 160;
 
     const Reg64 r_args = rdi, r_pool = rbx, r_src_row = r8, r_outblk = r9, r_in_tile = r10, r_cnt = r11,
                 r_cblk = r12, r_eblk = r13, r_wblk = r14, r_ow = r15, r_in = rax, r_w = rdx, r_out = rsi,
@@ -179,16 +197,17 @@ private:
 
     Generator& G() { return *G_; }
     int d32(int64_t v) const { return disp32(v, d_); }
-    Ymm acc(int64_t p, int64_t v, int64_t vn) const { return Ymm(static_cast<int>(p * vn + v)); }
+    static Vmm acc(int64_t p, int64_t v, int64_t vn) { return Vmm(static_cast<int>(p * vn + v)); }
+    static Vmm T(int i) { return Vmm(kR - 1 - i); }
 
     size_t pool_estimate() const {
         const int64_t vecs = 8 + c_.n_row_classes * c_.n_col_classes;
-        return static_cast<size_t>(vecs * ocpe_ * 4 + (g_.OH + g_.OW) * 4 + 512);
+        return static_cast<size_t>(vecs * ocpe_ * 4 + (g_.OH + g_.OW) * 4 + 1024);
     }
 
     // Per-channel vector padded to ocpe_ entries (`pad` beyond the folded oc_pad entries).
-    template <class T> std::vector<T> padded(const std::vector<T>& v, size_t offset, T pad) const {
-        std::vector<T> r(static_cast<size_t>(ocpe_), pad);
+    template <class X> std::vector<X> padded(const std::vector<X>& v, size_t offset, X pad) const {
+        std::vector<X> r(static_cast<size_t>(ocpe_), pad);
         const size_t n = std::min(static_cast<size_t>(c_.oc_pad), r.size());
         for (size_t i = 0; i < n; ++i) r[i] = v[offset + i];
         return r;
@@ -207,18 +226,29 @@ private:
         }
         if (c_.mode == EpilogueMode::Threshold)
             off_thr_ = g.pool_f32(padded(c_.threshold, 0, std::numeric_limits<float>::infinity()));
+        // E of every border pattern in one pool entry, pattern p at off_e_ + p * ocpe_ * 4.
         const int64_t n_pat = c_.n_row_classes * c_.n_col_classes;
+        std::vector<float> e_all;
         for (int64_t p = 0; p < n_pat; ++p) {
-            const int off = g.pool_f32(padded(c_.e, static_cast<size_t>(p * c_.oc_pad), 0.0f));
-            if (p == 0) off_e_ = off;
+            const std::vector<float> e = padded(c_.e, static_cast<size_t>(p * c_.oc_pad), 0.0f);
+            e_all.insert(e_all.end(), e.begin(), e.end());
         }
-        off_vmax_ = g.pool_f32(std::vector<float>(8, c_.v_max));
-        off_lm1_ = g.pool_i32(std::vector<int32_t>(8, c_.out_levels - 1));
-        off_lowbytes_ = g.pool_i32(std::vector<int32_t>(8, 0x00FF00FF));
-        if (wl_.maddubs) off_ones_ = g.pool_i32(std::vector<int32_t>(8, 0x00010001));
-        std::vector<uint8_t> smask(32, 0); // channels of the last, partial chunk of the window sum
-        for (int64_t i = 0; i < g_.C % 32; ++i) smask[static_cast<size_t>(i)] = 0xFF;
-        off_smask_ = g.pool_u8(smask);
+        off_e_ = g.pool_f32(e_all);
+        // Broadcast constants: a full vector for the VEX levels, a scalar ({1toN}) for EVEX.
+        off_vmax_ = g.pool_f32(std::vector<float>(kL, c_.v_max));
+        off_lm1_ = g.pool_i32(std::vector<int32_t>(kL, c_.out_levels - 1));
+        off_lowbytes_ = g.pool_i32(std::vector<int32_t>(1, 0x00FF00FF));
+        if (wl_.maddubs) off_ones_ = g.pool_i32(std::vector<int32_t>(1, 0x00010001));
+        // Channels of the last, partial chunk of the window sum: a byte mask (VEX) or an opmask (EVEX).
+        if constexpr (Tr::evex) {
+            const uint64_t m = g_.C % 64 == 0 ? ~0ull : (1ull << (g_.C % 64)) - 1;
+            off_smask_ = g.pool_u8(std::vector<uint8_t>(reinterpret_cast<const uint8_t*>(&m),
+                                                        reinterpret_cast<const uint8_t*>(&m) + 8));
+        } else {
+            std::vector<uint8_t> smask(32, 0);
+            for (int64_t i = 0; i < g_.C % 32; ++i) smask[static_cast<size_t>(i)] = 0xFF;
+            off_smask_ = g.pool_u8(smask);
+        }
         const int64_t pat_bytes = ocpe_ * 4;
         if (c_.n_row_classes > 1) {
             std::vector<int32_t> t(static_cast<size_t>(g_.OH));
@@ -387,63 +417,77 @@ private:
         return rem;
     }
 
-    // Window sum S of each pixel, as fp32 in the scratch slots: vpsadbw over the channel bytes.
+    // Window sum S of each pixel, as fp32 in the scratch slots: vpsadbw over the channel bytes, in
+    // chunks of one vector; the last chunk (16..vlen-16 bytes, or a partial vector) is masked to C.
     void emit_window_sum(int64_t pn) {
         Generator& g = G();
-        const Ymm zero = ymm15, t = ymm14;
-        g.vpxor(zero, zero, zero);
-        for (int64_t p = 0; p < pn; ++p) g.vpxor(Ymm(static_cast<int>(p)), Ymm(static_cast<int>(p)), Ymm(static_cast<int>(p)));
-        const int64_t n_plain = g_.C / 32;
-        const int64_t rem = round_up16(g_.C) - n_plain * 32; // 0, 16 or 32 bytes
+        const Vmm zero = T(0), t = T(1);
+        Ops::zero(g, zero);
+        for (int64_t p = 0; p < pn; ++p) Ops::zero(g, Vmm(static_cast<int>(p)));
+        const int64_t n_plain = g_.C / kVB;
+        const int64_t rem = round_up16(g_.C) - n_plain * kVB; // multiple of 16, < vlen
         const int64_t pix = g_.SW * in_.c_stride;
+        if constexpr (Tr::evex) {
+            if (rem > 0) g.kmovq(k2, g.ptr[r_pool + off_smask_]);
+        }
         auto chunk = [&](int64_t disp, int64_t bytes, bool masked) {
             for (int64_t p = 0; p < pn; ++p) {
-                const Ymm s(static_cast<int>(p));
+                const Vmm s(static_cast<int>(p));
                 const Address a = g.ptr[r_in + d32(disp + p * pix)];
-                if (bytes == 32) {
-                    g.vmovdqu(t, a);
-                    if (masked) g.vpand(t, t, g.ptr[r_pool + off_smask_]);
+                if constexpr (Tr::evex) {
+                    if (masked || bytes < kVB) g.vmovdqu8(t | k2 | T_z, a);
+                    else g.vmovdqu8(t, a);
                     g.vpsadbw(t, t, zero);
+                    g.vpaddq(s, s, t);
                 } else {
-                    g.vmovdqu(Xmm(t.getIdx()), a);
-                    if (masked) g.vpand(Xmm(t.getIdx()), Xmm(t.getIdx()), g.ptr[r_pool + off_smask_]);
-                    g.vpsadbw(Xmm(t.getIdx()), Xmm(t.getIdx()), Xmm(zero.getIdx()));
+                    if (bytes == 32) {
+                        g.vmovdqu(t, a);
+                        if (masked) g.vpand(t, t, g.ptr[r_pool + off_smask_]);
+                        g.vpsadbw(t, t, zero);
+                    } else {
+                        const Xmm tx(t.getIdx());
+                        g.vmovdqu(tx, a);
+                        if (masked) g.vpand(tx, tx, g.ptr[r_pool + off_smask_]);
+                        g.vpsadbw(tx, tx, Xmm(zero.getIdx()));
+                    }
+                    g.vpaddq(s, s, t);
                 }
-                g.vpaddq(s, s, t);
             }
         };
         const int64_t units = std::min<int64_t>(n_plain, 8) + (rem > 0);
         for_each_tap(units, [&](int64_t disp) {
-            for_each_step(n_plain, 32, [&](int64_t off, int64_t) { chunk(disp + off, 32, false); }, [](int64_t) {});
-            if (rem > 0) chunk(disp + n_plain * 32, rem, g_.C < n_plain * 32 + rem);
+            for_each_step(n_plain, kVB, [&](int64_t off, int64_t) { chunk(disp + off, kVB, false); }, [](int64_t) {});
+            if (rem > 0) chunk(disp + n_plain * kVB, rem, g_.C < n_plain * kVB + rem);
         });
         for (int64_t p = 0; p < pn; ++p) {
-            const Xmm s(static_cast<int>(p)), x(t.getIdx());
-            g.vextracti128(x, Ymm(s.getIdx()), 1);
-            g.vpaddq(s, s, x);
-            g.vpshufd(x, s, 0x4E);
-            g.vpaddq(s, s, x);
-            g.vcvtdq2ps(s, s);
-            g.vmovss(g.dword[rsp + kSlotS + p * 4], s);
+            const Vmm s(static_cast<int>(p));
+            Ops::hadd_q(g, s, t);
+            const Xmm sx(s.getIdx());
+            g.vcvtdq2ps(sx, sx);
+            g.vmovss(g.dword[rsp + kSlotS + p * 4], sx);
         }
     }
 
     void emit_dot(int64_t pn, int64_t vn) {
         Generator& g = G();
-        const Ymm mask = ymm15, xb = ymm14, xa = ymm13, t = ymm12;
-        for (int64_t i = 0; i < pn * vn; ++i) g.vpxor(Ymm(static_cast<int>(i)), Ymm(static_cast<int>(i)), Ymm(static_cast<int>(i)));
-        g.vmovdqa(mask, g.ptr[r_pool + off_lowbytes_]);
+        for (int64_t i = 0; i < pn * vn; ++i) Ops::zero(g, Vmm(static_cast<int>(i)));
         g.mov(r_w, r_wblk);
+        if constexpr (Tr::vnni) {
+            emit_dot_vnni(pn, vn);
+            return;
+        }
+        const Vmm mask = T(0), xb = T(1), xa = T(2), t = T(3);
+        g.vpbroadcastd(mask, g.dword[r_pool + off_lowbytes_]);
         const int64_t pix = g_.SW * in_.c_stride;
         auto quad = [&](int64_t in_disp, int64_t w_disp) {
             for (int64_t p = 0; p < pn; ++p) {
-                g.vpbroadcastd(xb, g.ptr[r_in + d32(in_disp + p * pix)]);
-                g.vpand(xa, xb, mask);
+                g.vpbroadcastd(xb, g.dword[r_in + d32(in_disp + p * pix)]);
+                Ops::vand(g, xa, xb, mask);
                 g.vpsrlw(xb, xb, 8);
                 for (int64_t v = 0; v < vn; ++v) {
-                    g.vpmaddwd(t, xa, g.ptr[r_w + d32(w_disp + v * 64)]);
+                    g.vpmaddwd(t, xa, g.ptr[r_w + d32(w_disp + v * 2 * kVB)]);
                     g.vpaddd(acc(p, v, vn), acc(p, v, vn), t);
-                    g.vpmaddwd(t, xb, g.ptr[r_w + d32(w_disp + v * 64 + 32)]);
+                    g.vpmaddwd(t, xb, g.ptr[r_w + d32(w_disp + v * 2 * kVB + kVB)]);
                     g.vpaddd(acc(p, v, vn), acc(p, v, vn), t);
                 }
             }
@@ -460,17 +504,44 @@ private:
         });
     }
 
+    // VNNI: vpdpbusd(acc, broadcast u8 quad, s8 weights). One pixel: the weights as memory operands;
+    // more: the quad's vn weight vectors in registers T(1..vn), shared by the pixels.
+    void emit_dot_vnni(int64_t pn, int64_t vn) {
+        Generator& g = G();
+        const Vmm xb = T(0);
+        const int64_t pix = g_.SW * in_.c_stride;
+        const PreferredEncoding enc = Tr::evex ? EvexEncoding : VexEncoding;
+        auto quad = [&](int64_t in_disp, int64_t w_disp) {
+            if (pn == 1) {
+                g.vpbroadcastd(xb, g.dword[r_in + d32(in_disp)]);
+                for (int64_t v = 0; v < vn; ++v) g.vpdpbusd(acc(0, v, vn), xb, g.ptr[r_w + d32(w_disp + v * kVB)], enc);
+                return;
+            }
+            for (int64_t v = 0; v < vn; ++v) Ops::loadu(g, T(1 + static_cast<int>(v)), g.ptr[r_w + d32(w_disp + v * kVB)]);
+            for (int64_t p = 0; p < pn; ++p) {
+                g.vpbroadcastd(xb, g.dword[r_in + d32(in_disp + p * pix)]);
+                for (int64_t v = 0; v < vn; ++v) g.vpdpbusd(acc(p, v, vn), xb, T(1 + static_cast<int>(v)), enc);
+            }
+        };
+        for_each_tap(std::min<int64_t>(CQ_, 8), [&](int64_t disp) {
+            const int64_t owed = for_each_step(
+                CQ_, 4, [&](int64_t off, int64_t j) { quad(disp + off, j * wstride_); },
+                [&](int64_t n) { g.add(r_w, d32(n * wstride_)); });
+            if (owed > 0) g.add(r_w, d32(owed * wstride_));
+        });
+    }
+
     // The reduction with per-group forms: every group of up to 8 channel quads of a tap starts with
     // a header whose flag selects vpmaddubsw (+ vpmaddwd by ones) or the exact vpmaddwd form.
     template <class ExactQuad> void emit_dot_groups(int64_t pn, int64_t vn, ExactQuad&& exact_quad) {
         Generator& g = G();
-        const Ymm xb = ymm14, ones = ymm13, t = ymm12;
+        const Vmm xb = T(1), ones = T(2), t = T(3);
         const int64_t pix = g_.SW * in_.c_stride;
         auto fast_quad = [&](int64_t in_disp, int64_t w_disp) {
             for (int64_t p = 0; p < pn; ++p) {
-                g.vpbroadcastd(xb, g.ptr[r_in + d32(in_disp + p * pix)]);
+                g.vpbroadcastd(xb, g.dword[r_in + d32(in_disp + p * pix)]);
                 for (int64_t v = 0; v < vn; ++v) {
-                    g.vpmaddubsw(t, xb, g.ptr[r_w + d32(w_disp + v * 32)]); // u8 x s8 pairs, proven exact
+                    g.vpmaddubsw(t, xb, g.ptr[r_w + d32(w_disp + v * kVB)]); // u8 x s8 pairs, proven exact
                     g.vpmaddwd(t, t, ones);
                     g.vpaddd(acc(p, v, vn), acc(p, v, vn), t);
                 }
@@ -485,9 +556,9 @@ private:
             g.add(r_w, d32(nq * wstride_));
             g.jmp(join, g.T_NEAR);
             g.L(fast);
-            g.vmovdqa(ones, g.ptr[r_pool + off_ones_]);
-            for (int64_t q = 0; q < nq; ++q) fast_quad(disp + q * 4, q * V_ * 32);
-            g.add(r_w, d32(nq * V_ * 32));
+            g.vpbroadcastd(ones, g.dword[r_pool + off_ones_]);
+            for (int64_t q = 0; q < nq; ++q) fast_quad(disp + q * 4, q * V_ * kVB);
+            g.add(r_w, d32(nq * V_ * kVB));
             g.L(join);
         };
         for_each_tap(std::min<int64_t>(CQ_, kGroupQuads), [&](int64_t disp) {
@@ -499,28 +570,34 @@ private:
         });
     }
 
+    // Scalar pool constant broadcast to every lane: embedded broadcast on EVEX, the pool vector on VEX.
+    Address bcast(int off) {
+        if constexpr (Tr::evex) return G().ptr_b[r_pool + off];
+        else return G().ptr[r_pool + off];
+    }
+
     void emit_epilogue(int64_t pn, int64_t vn) {
         Generator& g = G();
-        const Ymm zero = ymm15, fs = ymm14, t = ymm13;
+        const Vmm zero = T(0), fs = T(1), t = T(2);
         const bool levels = c_.mode == EpilogueMode::Levels;
-        if (levels) g.vpxor(zero, zero, zero);
+        if (levels) Ops::zero(g, zero);
         for (int64_t p = 0; p < pn; ++p) {
             if (off_coltab_ >= 0) g.movsxd(r_in, g.dword[r_pool + r_ow * 4 + d32(off_coltab_ + p * 4)]);
             auto e_addr = [&](int64_t v) {
-                return off_coltab_ >= 0 ? g.ptr[r_eblk + r_in + d32(v * 32)] : g.ptr[r_eblk + d32(v * 32)];
+                return off_coltab_ >= 0 ? g.ptr[r_eblk + r_in + d32(v * kVB)] : g.ptr[r_eblk + d32(v * kVB)];
             };
             if (c_.has_n) g.vbroadcastss(fs, g.dword[rsp + kSlotS + p * 4]);
             for (int64_t v = 0; v < vn; ++v) {
-                const Ymm a = acc(p, v, vn);
-                const int cv = d32(v * 32);
+                const Vmm a = acc(p, v, vn);
+                const int cv = d32(v * kVB);
                 g.vcvtdq2ps(a, a);
                 g.vmovups(t, e_addr(v));
                 if (c_.has_n) g.vfmadd231ps(t, fs, g.ptr[r_cblk + off_n_ + cv]); // fma(fS, N, E)
                 g.vfmadd132ps(a, t, g.ptr[r_cblk + off_m_ + cv]);                // fma(f, M, acc)
                 if (levels) {
                     g.vmaxps(a, a, zero); // NaN -> 0
-                    g.vminps(a, a, g.ptr[r_pool + off_vmax_]);
-                    g.vcvtps2dq(a, a); // RNE (MXCSR set by the preamble)
+                    g.vminps(a, a, bcast(off_vmax_));
+                    Ops::cvt_rne(g, a, a);
                     if (use_klo_) g.vpmaxsd(a, a, g.ptr[r_cblk + off_klo_ + cv]);
                     if (use_khi_) g.vpminsd(a, a, g.ptr[r_cblk + off_khi_ + cv]);
                     continue;
@@ -530,10 +607,15 @@ private:
                     g.vminps(a, a, g.ptr[r_cblk + off_yhi_ + cv]);
                 }
                 if (c_.mode == EpilogueMode::Threshold) {
-                    g.vcmpps(a, a, g.ptr[r_cblk + off_thr_ + cv], 0x1E); // GT_OQ: NaN -> false
-                    g.vpand(a, a, g.ptr[r_pool + off_lm1_]);
+                    if constexpr (Tr::evex) {
+                        g.vcmpps(k1, a, g.ptr[r_cblk + off_thr_ + cv], 0x1E); // GT_OQ: NaN -> false
+                        g.vpbroadcastd(a | k1 | T_z, g.dword[r_pool + off_lm1_]);
+                    } else {
+                        g.vcmpps(a, a, g.ptr[r_cblk + off_thr_ + cv], 0x1E); // GT_OQ: NaN -> false
+                        g.vpand(a, a, g.ptr[r_pool + off_lm1_]);
+                    }
                 } else {
-                    g.vmovups(g.ptr[r_out + d32((p * out_.c_stride + v * 8) * 4)], a);
+                    g.vmovups(g.ptr[r_out + d32((p * out_.c_stride + v * kL) * 4)], a);
                 }
             }
             if (c_.mode != EpilogueMode::Float) store_levels(p, vn);
@@ -544,35 +626,36 @@ private:
     // Packs the s32 levels (in [0, 255]) of pixel p to bytes and stores them in channel order.
     void store_levels(int64_t p, int64_t vn) {
         Generator& g = G();
-        const Ymm t = ymm13, u = ymm14;
-        const Xmm tx(t.getIdx()), ux(u.getIdx());
-        int64_t v = 0;
-        for (; v + 1 < vn; v += 2) {
-            g.vpackusdw(t, acc(p, v, vn), acc(p, v + 1, vn)); // words: a0-3 b0-3 | a4-7 b4-7
-            g.vextracti128(ux, t, 1);
-            g.vpackuswb(tx, tx, ux);  // bytes: a0-3 b0-3 a4-7 b4-7
-            g.vpshufd(tx, tx, 0xD8);  // a0-7 b0-7
-            g.vmovdqu(g.ptr[r_out + d32(p * out_.c_stride + v * 8)], tx);
-        }
-        if (v < vn) {
-            const Ymm a = acc(p, v, vn);
-            g.vextracti128(ux, a, 1);
-            g.vpackusdw(tx, Xmm(a.getIdx()), ux);
-            g.vpackuswb(tx, tx, tx);
-            g.vmovq(g.ptr[r_out + d32(p * out_.c_stride + v * 8)], tx);
+        if constexpr (Tr::evex) {
+            for (int64_t v = 0; v < vn; ++v) g.vpmovusdb(g.ptr[r_out + d32(p * out_.c_stride + v * kL)], acc(p, v, vn));
+        } else {
+            const Vmm t = T(2), u = T(1);
+            const Xmm tx(t.getIdx()), ux(u.getIdx());
+            int64_t v = 0;
+            for (; v + 1 < vn; v += 2) {
+                g.vpackusdw(t, acc(p, v, vn), acc(p, v + 1, vn)); // words: a0-3 b0-3 | a4-7 b4-7
+                g.vextracti128(ux, t, 1);
+                g.vpackuswb(tx, tx, ux);  // bytes: a0-3 b0-3 a4-7 b4-7
+                g.vpshufd(tx, tx, 0xD8);  // a0-7 b0-7
+                g.vmovdqu(g.ptr[r_out + d32(p * out_.c_stride + v * 8)], tx);
+            }
+            if (v < vn) {
+                const Vmm a = acc(p, v, vn);
+                g.vextracti128(ux, a, 1);
+                g.vpackusdw(tx, Xmm(a.getIdx()), ux);
+                g.vpackuswb(tx, tx, tx);
+                g.vmovq(g.ptr[r_out + d32(p * out_.c_stride + v * 8)], tx);
+            }
         }
     }
 
     // Level 0 / +0.0f for the channels of pixel p after the block's vn vectors.
     void store_zeros(int64_t p, int64_t vn) {
         Generator& g = G();
-        const Ymm z = ymm13;
-        g.vpxor(z, z, z);
-        const int64_t base = (p * out_.c_stride + vn * 8) * eb_, bytes = zero_channels_ * eb_;
-        int64_t o = 0;
-        for (; o + 32 <= bytes; o += 32) g.vmovdqu(g.ptr[r_out + d32(base + o)], z);
-        if (o + 16 <= bytes) g.vmovdqu(g.ptr[r_out + d32(base + o)], Xmm(z.getIdx())), o += 16;
-        if (o + 8 <= bytes) g.vmovq(g.ptr[r_out + d32(base + o)], Xmm(z.getIdx()));
+        const Vmm z = T(2);
+        Ops::zero(g, z);
+        const int64_t base = (p * out_.c_stride + vn * kL) * eb_;
+        Ops::store_zeros(g, r_out + d32(base), zero_channels_ * eb_, z);
     }
 
     const QConvDesc& d_;
@@ -590,6 +673,13 @@ private:
         off_e_ = -1, off_vmax_ = -1, off_lm1_ = -1, off_lowbytes_ = -1, off_smask_ = -1, off_rowtab_ = -1,
         off_coltab_ = -1, off_ones_ = -1;
 };
+
+template <Isa I>
+std::unique_ptr<GeneratedKernel> build_conv(const QConvDesc& d, const QConvConsts& c, const ActLayout& in,
+                                            const ActLayout& out, const ConvBlocking& b) {
+    ConvEmitter<I> e(d, c, in, out, b);
+    return build_kernel(kernel_name(d, c, b), e.size_hint(), [&](Generator& g) { e(g); });
+}
 
 } // namespace
 
@@ -610,43 +700,66 @@ ActLayout required_input_halo(const ConvGeom& g) {
 
 int64_t conv_oc_blocks(const ActLayout& out, const ConvBlocking& b) { return ceil_div(out.C, b.oc_block()); }
 
-std::vector<ConvBlocking> conv_blockings_avx2() {
+bool conv_blocking_fits(const ConvBlocking& b) {
+    if (b.isa == Isa::native || b.lanes != isa_lanes(b.isa) || b.pixels < 1 || b.oc_vecs < 1) return false;
+    const int R = n_vregs(b.isa), P = b.pixels, V = b.oc_vecs;
+    if (!is_vnni(b.isa)) return V <= 4 && P * V <= R - 4;
+    if (b.maddubs) return false;
+    if (P == 1) return V <= 8;
+    return V <= 4 && P * V + V + 1 <= R && P * V <= R - 3;
+}
+
+std::vector<ConvBlocking> conv_blockings(Isa isa) {
     std::vector<ConvBlocking> r;
-    for (bool maddubs : {false, true})
-        for (int v = 1; v <= 4; ++v)
-            for (int p = 1; p * v <= 12; ++p) r.push_back(ConvBlocking{p, v, 8, maddubs});
+    const int lanes = isa_lanes(isa);
+    for (bool maddubs : {false, true}) {
+        if (maddubs && is_vnni(isa)) continue;
+        for (int v = 1; v <= 8; ++v)
+            for (int p = 1; p <= 32; ++p) {
+                const ConvBlocking b{p, v, lanes, maddubs, isa};
+                if (conv_blocking_fits(b)) r.push_back(b);
+            }
+    }
     return r;
 }
 
-ConvBlocking choose_conv_blocking_avx2(const QConvDesc& d, const QConvConsts&) {
+ConvBlocking choose_conv_blocking(Isa isa, const QConvDesc& d, const QConvConsts&) {
     const ConvGeom& g = d.g;
-    // Output-channel vectors: the best fraction of useful work per channel quad, which is
-    // (real / padded channels) * 4V / (2 + 4V): per pixel a quad costs 2 operand ops + 4 per vector.
-    int best_v = 1;
-    double best_eff = 0.0;
-    for (int v = 1; v <= 4; ++v) {
-        const double padded = static_cast<double>(ceil_div(g.OC, 8 * v) * 8 * v);
-        const double eff = static_cast<double>(g.OC) / padded * (4.0 * v) / (2.0 + 4.0 * v);
-        if (eff > best_eff) best_eff = eff, best_v = v;
+    const int lanes = isa_lanes(isa);
+    const bool vnni = is_vnni(isa);
+    // Per (oc_vecs V, pixels P): useful fraction of the work = (real / padded channels) x (real /
+    // padded pixels) x (dot-product ops / all ops of a channel quad). Per quad and tile the exact form
+    // costs 2P operand ops + 4PV, vpdpbusd P broadcasts + PV (+ V weight loads when P > 1).
+    ConvBlocking best{1, 1, lanes, false, isa};
+    double best_eff = -1.0;
+    for (int v = 1; v <= (vnni ? 8 : 4); ++v) {
+        int max_p = 0;
+        while (conv_blocking_fits(ConvBlocking{max_p + 1, v, lanes, false, isa})) ++max_p;
+        if (max_p == 0) continue;
+        max_p = static_cast<int>(std::min<int64_t>(max_p, g.OW));
+        // Pixels: as many as the accumulators allow, then fewer if that removes no tile.
+        int p = max_p;
+        for (int q = max_p; q >= std::max(1, max_p / 2); --q)
+            if (ceil_div(g.OW, q) < ceil_div(g.OW, p)) p = q;
+        const double oc_eff = static_cast<double>(g.OC) / static_cast<double>(ceil_div(g.OC, lanes * v) * lanes * v);
+        // (The exact levels choose V by channel padding and op mix alone, as they always have.)
+        const double px_eff = vnni ? static_cast<double>(g.OW) / static_cast<double>(ceil_div(g.OW, p) * p) : 1.0;
+        const double pv = static_cast<double>(p) * v;
+        const double op_eff = vnni ? pv / (pv + p + (p > 1 ? v : 0)) : (4.0 * v) / (2.0 + 4.0 * v);
+        const double eff = oc_eff * px_eff * op_eff;
+        if (eff > best_eff + 1e-9) best_eff = eff, best = ConvBlocking{p, v, lanes, false, isa};
     }
-    // Pixels: as many as the 12 accumulators allow, then fewer if that removes tiles.
-    const int max_p = static_cast<int>(std::min<int64_t>(12 / best_v, g.OW));
-    int best_p = max_p;
-    for (int p = max_p; p >= std::max(1, max_p / 2); --p)
-        if (ceil_div(g.OW, p) < ceil_div(g.OW, best_p)) best_p = p;
+    if (vnni) return best;
     // The vpmaddubsw path gains about 25% in the groups that may take it and costs nothing
     // measurable in the others; take it when at least half of the groups pass the proof.
-    ConvBlocking b{best_p, best_v, 8, true};
-    if (d.w.q.size() != static_cast<size_t>(g.OC * g.K())) {
-        b.maddubs = false;
-        return b;
-    }
-    const ConvMaddubsGroups mg = conv_maddubs_groups_avx2(d, b);
-    b.maddubs = 2 * mg.fast >= mg.total && mg.fast > 0;
-    return b;
+    if (d.w.q.size() != static_cast<size_t>(g.OC * g.K())) return best;
+    best.maddubs = true;
+    const ConvMaddubsGroups mg = conv_maddubs_groups(d, best);
+    best.maddubs = 2 * mg.fast >= mg.total && mg.fast > 0;
+    return best;
 }
 
-ConvMaddubsGroups conv_maddubs_groups_avx2(const QConvDesc& d, const ConvBlocking& b) {
+ConvMaddubsGroups conv_maddubs_groups(const QConvDesc& d, const ConvBlocking& b) {
     const WeightLayout w(d.g, b);
     ConvMaddubsGroups r;
     for (int64_t blk = 0; blk < ceil_div(d.g.OC, w.B); ++blk)
@@ -658,7 +771,7 @@ ConvMaddubsGroups conv_maddubs_groups_avx2(const QConvDesc& d, const ConvBlockin
     return r;
 }
 
-PackedWeights pack_conv_weights_avx2(const QConvDesc& d, const ConvBlocking& b) {
+PackedWeights pack_conv_weights(const QConvDesc& d, const ConvBlocking& b) {
     const ConvGeom& g = d.g;
     const WeightLayout w(g, b);
     const int64_t nb = ceil_div(g.OC, w.B);
@@ -674,31 +787,35 @@ PackedWeights pack_conv_weights_avx2(const QConvDesc& d, const ConvBlocking& b) 
         return d.w.q[static_cast<size_t>((o * g.C + c) * w.khw + k)];
     };
     // Exact form of quads [q0, q0 + nq): per quad and vector, (w[c0], w[c0+2]) then (w[c0+1], w[c0+3])
-    // as s16 pairs for the 8 lanes.
+    // as s16 pairs for the L lanes.
     auto put_exact = [&](uint8_t* at, int64_t blk, int64_t k, int64_t q0, int64_t nq) {
         auto* out = reinterpret_cast<int16_t*>(at);
         size_t i = 0;
         for (int64_t q = q0; q < q0 + nq; ++q)
             for (int64_t v = 0; v < w.V; ++v)
                 for (int64_t h = 0; h < 2; ++h)
-                    for (int64_t l = 0; l < 8; ++l) {
-                        const int64_t o = blk * w.B + v * 8 + l, c0 = 4 * q + h;
+                    for (int64_t l = 0; l < w.L; ++l) {
+                        const int64_t o = blk * w.B + v * w.L + l, c0 = 4 * q + h;
                         out[i++] = code(o, c0, k);
                         out[i++] = code(o, c0 + 2, k);
                     }
-        return at + nq * w.V * 64;
+        return at + nq * w.V * w.L * 8;
     };
-    // vpmaddubsw form: per quad and vector, the 4 codes of each lane as s8.
-    auto put_fast = [&](uint8_t* at, int64_t blk, int64_t k, int64_t q0, int64_t nq) {
+    // 4-byte K groups (vpmaddubsw and vpdpbusd form): per quad and vector, the 4 codes of each lane as s8.
+    auto put_quads = [&](uint8_t* at, int64_t blk, int64_t k, int64_t q0, int64_t nq) {
         for (int64_t q = q0; q < q0 + nq; ++q)
             for (int64_t v = 0; v < w.V; ++v)
-                for (int64_t l = 0; l < 8; ++l)
-                    for (int64_t j = 0; j < 4; ++j) *at++ = static_cast<uint8_t>(code(blk * w.B + v * 8 + l, 4 * q + j, k));
+                for (int64_t l = 0; l < w.L; ++l)
+                    for (int64_t j = 0; j < 4; ++j) *at++ = static_cast<uint8_t>(code(blk * w.B + v * w.L + l, 4 * q + j, k));
         return at;
     };
     for (int64_t blk = 0; blk < nb; ++blk) {
         uint8_t* at = raw + blk * w.block_bytes;
         for (int64_t k = 0; k < w.khw; ++k) {
+            if (w.vnni) {
+                at = put_quads(at, blk, k, 0, w.CQ);
+                continue;
+            }
             if (!w.maddubs) {
                 at = put_exact(at, blk, k, 0, w.CQ);
                 continue;
@@ -707,7 +824,7 @@ PackedWeights pack_conv_weights_avx2(const QConvDesc& d, const ConvBlocking& b) 
                 const bool fast = maddubs_safe(d, w, blk, k, j);
                 at[0] = fast ? 1 : 0;
                 at += kGroupHeader;
-                at = fast ? put_fast(at, blk, k, j * kGroupQuads, w.group_quads(j))
+                at = fast ? put_quads(at, blk, k, j * kGroupQuads, w.group_quads(j))
                           : put_exact(at, blk, k, j * kGroupQuads, w.group_quads(j));
             }
         }
@@ -715,11 +832,17 @@ PackedWeights pack_conv_weights_avx2(const QConvDesc& d, const ConvBlocking& b) 
     return pw;
 }
 
-std::unique_ptr<JitKernel> emit_conv_avx2(const QConvDesc& d, const QConvConsts& c, const ActLayout& in,
-                                          const ActLayout& out, const ConvBlocking& b) {
+std::unique_ptr<JitKernel> emit_conv(const QConvDesc& d, const QConvConsts& c, const ActLayout& in,
+                                     const ActLayout& out, const ConvBlocking& b) {
     validate(d, c, in, out, b);
-    ConvEmitter e(d, c, in, out, b);
-    auto k = build_kernel(kernel_name(d, c, b), e.size_hint(), [&](Generator& g) { e(g); });
+    std::unique_ptr<GeneratedKernel> k;
+    switch (b.isa) {
+    case Isa::avx2: k = build_conv<Isa::avx2>(d, c, in, out, b); break;
+    case Isa::avx2_vnni: k = build_conv<Isa::avx2_vnni>(d, c, in, out, b); break;
+    case Isa::avx512_core: k = build_conv<Isa::avx512_core>(d, c, in, out, b); break;
+    case Isa::avx512_core_vnni: k = build_conv<Isa::avx512_core_vnni>(d, c, in, out, b); break;
+    case Isa::native: throw Error(ErrorCode::InvalidArgument, node_of(d), "conv blocking with Isa::native");
+    }
     k->constants = c.constant_count();
     return k;
 }
