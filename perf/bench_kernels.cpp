@@ -18,6 +18,7 @@
 // Extra flags (before the Google Benchmark ones):
 //   --qjit_rotate_mb=N      rotated bytes per benchmark (0 = one warm copy; default 1.25 x LLC, <= 1 GiB)
 //   --onednn_isa=ISA        cap oneDNN: avx2 (default: what qjit targets), avx2_vnni, avx512_core_vnni, all
+//   --qjit_isa=ISA          qjit's level: avx2 (default), avx2_vnni, avx512_core, avx512_core_vnni, native
 //   --qjit_threads=1,2      thread counts
 //   --qjit_peak_seconds=S   peak probe sample length (default 0.02; 0 = probe lazily)
 //   --qjit_hugepages=0      rotated sets on 4 KiB pages (default: madvise(MADV_HUGEPAGE))
@@ -34,12 +35,14 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include "emitters/conv_avx2.hpp"
+#include "emitters/conv.hpp"
+#include "isa/isa.hpp"
 #include "jit/kernel_steps.hpp"
 #include "jit/requant_fold.hpp"
 #include "perf/bench_common.hpp"
@@ -58,6 +61,9 @@ using Clock = std::chrono::steady_clock;
 double us_since(Clock::time_point t0) { return std::chrono::duration<double, std::micro>(Clock::now() - t0).count(); }
 
 std::string g_onednn_isa = "avx2";
+// --qjit_isa: the level qjit's kernels are generated for (default avx2; native = the host's best),
+// clamped to what the host runs (isa/isa.hpp resolve_isa).
+Isa g_qjit_isa = Isa::avx2;
 
 // qjit has no depthwise emitter yet; flip this (and build the desc in make_qjit) when it does.
 bool qjit_depthwise_available() { return false; }
@@ -125,10 +131,10 @@ std::shared_ptr<QjitFixture> make_qjit(const BenchShape& s, bool zp, int threads
         const QConvConsts c = fold_qconv(d);
         const double t_fold = us_since(t0);
         const auto t1 = Clock::now();
-        const ConvBlocking b = choose_conv_blocking_avx2(d, c);
+        const ConvBlocking b = choose_conv_blocking(g_qjit_isa, d, c);
         const double t_choose = us_since(t1);
         const auto t2 = Clock::now();
-        std::shared_ptr<JitKernel> k = emit_conv_avx2(d, c, f->in, f->out, b);
+        std::shared_ptr<JitKernel> k = emit_conv(d, c, f->in, f->out, b);
         const double t_emit = us_since(t2);
         fold.push_back(t_fold);
         choose.push_back(t_choose);
@@ -142,10 +148,10 @@ std::shared_ptr<QjitFixture> make_qjit(const BenchShape& s, bool zp, int threads
     f->emit_us = percentile(emit, 50);
     f->jit_us = percentile(total, 50);
     const auto tp = Clock::now();
-    const PackedWeights w = pack_conv_weights_avx2(d, f->b);
+    const PackedWeights w = pack_conv_weights(d, f->b);
     f->pack_us = us_since(tp);
     if (f->b.maddubs) {
-        const ConvMaddubsGroups g = conv_maddubs_groups_avx2(d, f->b);
+        const ConvMaddubsGroups g = conv_maddubs_groups(d, f->b);
         f->maddubs_pct = g.total ? 100.0 * static_cast<double>(g.fast) / static_cast<double>(g.total) : 0;
     }
 
@@ -203,7 +209,7 @@ void bm_qjit(benchmark::State& st, BenchShape s, bool zp, int threads) {
         if (++copy == copies) copy = 0;
     }
     const double seconds = us_since(t0) * 1e-6;
-    set_rate_counters(st, s, seconds, "avx2", threads);
+    set_rate_counters(st, s, seconds, to_string(g_qjit_isa), threads);
     st.counters["jit_us"] = f->jit_us;
     st.counters["fold_us"] = f->fold_us;
     st.counters["choose_us"] = f->choose_us;
@@ -337,6 +343,14 @@ int main(int argc, char** argv) {
     double peak_seconds = 0.02;
     if (take_flag(argc, argv, "--qjit_rotate_mb", v)) set_rotate_mb(std::atof(v.c_str()));
     if (take_flag(argc, argv, "--onednn_isa", v)) g_onednn_isa = v;
+    if (take_flag(argc, argv, "--qjit_isa", v)) {
+        const std::optional<Isa> want = parse_isa(v);
+        if (!want) {
+            std::fprintf(stderr, "bench_kernels: unknown --qjit_isa=%s\n", v.c_str());
+            return 2;
+        }
+        g_qjit_isa = resolve_isa(*want);
+    }
     if (take_flag(argc, argv, "--qjit_peak_seconds", v)) peak_seconds = std::atof(v.c_str());
     if (take_flag(argc, argv, "--qjit_hugepages", v)) set_rotate_hugepages(std::atoi(v.c_str()) != 0);
     if (take_flag(argc, argv, "--qjit_threads", v)) {
@@ -351,6 +365,7 @@ int main(int argc, char** argv) {
     }
     benchmark::AddCustomContext("onednn_version", onednn_version());
     benchmark::AddCustomContext("onednn_max_isa", g_onednn_isa);
+    benchmark::AddCustomContext("qjit_isa", to_string(g_qjit_isa));
 #else
     benchmark::AddCustomContext("onednn_version", "not built (libdnnl not found)");
 #endif
