@@ -316,18 +316,20 @@ public:
             tag(G == Cin ? "depthwise" : "group_conv_g2");
         }
         switch (u(4)) {
-        case 0: tag("no_bias"); break;
+        case 0: tag("no_bias"); note("no bias"); break;
         case 1: {
             std::vector<float> b(static_cast<size_t>(O));
             for (float& v : b) v = (chance(0.5) ? 1.0f : -1.0f) * uni(1e3f, 1e5f);
             t = g.add(nm("hugebias"), t, cst(nm("b"), {1, O, 1, 1}, b));
             tag("huge_bias");
+            note("huge bias");
             break;
         }
         default: {
             std::vector<float> b(static_cast<size_t>(O));
             for (float& v : b) v = uni(-0.3f, 0.3f);
             t = g.add(nm("bias"), t, cst(nm("b"), {1, O, 1, 1}, b));
+            note("bias");
             break;
         }
         }
@@ -338,7 +340,7 @@ public:
 
     NodeRef activation(NodeRef t) {
         switch (u(5)) {
-        case 0: tag("relu"); return g.relu(nm("relu"), t);
+        case 0: tag("relu"); note("relu"); return g.relu(nm("relu"), t);
         case 1: {
             const auto v = sorted_values(t, false)[0];
             const float p0 = v.front(), p100 = v.back(), p10 = v[v.size() / 10], p90 = v[v.size() * 9 / 10];
@@ -348,6 +350,7 @@ public:
             case 1: lo = p0 - 1.0f; hi = p100 + 1.0f; tag("clamp_outside"); break;
             default: lo = p100 + 0.5f; hi = p100 + 1.0f; tag("clamp_disjoint"); break;
             }
+            note("clamp [" + std::to_string(lo) + "," + std::to_string(hi) + "]");
             return g.clamp(nm("clamp"), t, lo, hi);
         }
         default: return t;
@@ -360,6 +363,7 @@ public:
         for (float& v : sg) v = pick<float>({-1.5f, -0.5f, 0.0f, 0.75f, 2.0f, 1.0f});
         for (float& v : b) v = uni(-0.5f, 0.5f);
         tag("scaleshift_neg_zero");
+        note("scaleshift");
         t = g.multiply(nm("ss_mul"), t, cst(nm("sigma"), {1, c, 1, 1}, sg));
         return g.add(nm("ss_add"), t, cst(nm("beta"), {1, c, 1, 1}, b));
     }
