@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
     long long done = 0, passed = 0, rejected = 0, failed = 0, fallback = 0;
     long long outputs = 0, flips = 0, mxcsr_known = 0;
     std::vector<std::string> mxcsr_examples;
-    std::map<std::string, int> features, reject_kinds;
+    std::map<std::string, int> features, reject_kinds, fallback_kinds;
     std::vector<std::string> failures;
     for (uint64_t seed = first;; ++seed) {
         if (graphs >= 0 && done >= graphs) break;
@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
             break;
         }
         if (!v.all_jit) ++fallback;
+        for (const std::string& k : v.fallback_kernels) fallback_kinds[k]++;
         if (v.mxcsr_fallback_diff) {
             ++mxcsr_known;
             if (mxcsr_examples.size() < 5) mxcsr_examples.push_back("seed " + std::to_string(seed) + ": " + v.mxcsr_why);
@@ -85,6 +86,8 @@ int main(int argc, char** argv) {
     std::printf("  known bug, fp32 fallback under caller MXCSR RZ+FTZ+DAZ changed output: %lld graphs\n", mxcsr_known);
     for (const std::string& e : mxcsr_examples) std::printf("    e.g. %s\n", e.c_str());
     std::printf("  %lld layer outputs within spec 4.6 of Oracle A, %lld one-level flips\n", outputs, flips);
+    std::printf("  non-JIT steps by kind:\n");
+    for (const auto& [k, c] : fallback_kinds) std::printf("    %-36s %d\n", k.c_str(), c);
     std::printf("  feature coverage:\n");
     for (const auto& [f, c] : features) std::printf("    %-36s %d\n", f.c_str(), c);
     for (const std::string& f : failures) std::printf("FAILED %s\n", f.c_str());

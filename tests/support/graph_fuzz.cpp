@@ -39,6 +39,8 @@ GraphVerdict check_random_graph(const rgraph::RandomGraph& rg) {
     } catch (const std::exception& e) {
         return fail(std::string("compile threw a non-qjit exception: ") + e.what());
     }
+    for (const KernelInfo& k : m1.kernels())
+        if (!k.jit) v.fallback_kernels.push_back(k.name);
     try {
         const OracleAgreement r = check_against_oracles(rg.graph, m1, rg.inputs);
         v.all_jit = r.all_jit;

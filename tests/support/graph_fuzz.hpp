@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tools/random_graph.hpp"
 
@@ -17,6 +18,7 @@ struct GraphVerdict {
     bool all_jit = true;        // every schedule step is a generated kernel
     int64_t layer_outputs = 0;  // outputs compared with Oracle A
     int64_t flips = 0;
+    std::vector<std::string> fallback_kernels; // names of the non-JIT steps (e.g. ref_FakeQuantize_f32)
     bool a_checked = true;      // false: a range overflows fp32 (A's check is not meaningful)
     // Known bug: a model with fp32 fallback steps changed output under a caller MXCSR of RZ+FTZ+DAZ.
     bool mxcsr_fallback_diff = false;
