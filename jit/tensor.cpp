@@ -39,7 +39,13 @@ std::string to_string(const Shape& s) {
 Tensor::Tensor(ElemType type, Shape shape) : type_(type), shape_(std::move(shape)) {
     for (int64_t d : shape_)
         if (d < 0) throw Error(ErrorCode::InvalidArgument, "<tensor>", "negative dimension in " + to_string(shape_));
-    bytes_.assign(static_cast<size_t>(num_elements(shape_)) * elem_size(type_), 0);
+    bytes_ = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(num_elements(shape_)) * elem_size(type_), 0);
+}
+
+uint8_t* Tensor::mutable_bytes() {
+    if (!bytes_) return nullptr;
+    if (bytes_.use_count() > 1) bytes_ = std::make_shared<std::vector<uint8_t>>(*bytes_);
+    return bytes_->data();
 }
 
 template <class T>

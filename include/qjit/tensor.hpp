@@ -16,6 +16,8 @@ using Shape = std::vector<int64_t>;
 int64_t num_elements(const Shape& s);
 std::string to_string(const Shape& s);
 
+// Copies share their bytes until one of them is written through a non-const accessor
+// (copy-on-write), so graphs holding large constants copy cheaply.
 class Tensor {
 public:
     Tensor() = default;
@@ -28,21 +30,24 @@ public:
     ElemType type() const { return type_; }
     const Shape& shape() const { return shape_; }
     int64_t numel() const { return num_elements(shape_); }
-    size_t bytes() const { return bytes_.size(); }
-    bool empty() const { return shape_.empty() && bytes_.empty(); }
+    size_t bytes() const { return bytes_ ? bytes_->size() : 0; }
+    bool empty() const { return shape_.empty() && bytes() == 0; }
 
-    template <class T> T* data() { return reinterpret_cast<T*>(bytes_.data()); }
-    template <class T> const T* data() const { return reinterpret_cast<const T*>(bytes_.data()); }
-    void* raw() { return bytes_.data(); }
-    const void* raw() const { return bytes_.data(); }
+    template <class T> T* data() { return reinterpret_cast<T*>(mutable_bytes()); }
+    template <class T> const T* data() const { return reinterpret_cast<const T*>(const_bytes()); }
+    void* raw() { return mutable_bytes(); }
+    const void* raw() const { return const_bytes(); }
 
     // Element i converted to float (any element type).
     float at_f32(int64_t i) const;
 
 private:
+    uint8_t* mutable_bytes(); // detaches shared bytes first
+    const uint8_t* const_bytes() const { return bytes_ ? bytes_->data() : nullptr; }
+
     ElemType type_ = ElemType::f32;
     Shape shape_;
-    std::vector<uint8_t> bytes_;
+    std::shared_ptr<std::vector<uint8_t>> bytes_;
 };
 
 } // namespace qjit
