@@ -2,12 +2,30 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <xmmintrin.h>
 
 #include "runtime/act_layout.hpp"
 
 namespace qjit::rt {
 
 static void free_aligned(uint8_t* p) { std::free(p); }
+
+namespace {
+
+// Every step, generated or interpreted, runs under MXCSR = 0x1F80 (round to nearest even, no
+// FTZ/DAZ, exceptions masked, spec §4.5) whatever the caller set; the caller's value comes back.
+class MxcsrScope {
+public:
+    MxcsrScope() : saved_(_mm_getcsr()) { _mm_setcsr(0x1F80); }
+    ~MxcsrScope() { _mm_setcsr(saved_); }
+    MxcsrScope(const MxcsrScope&) = delete;
+    MxcsrScope& operator=(const MxcsrScope&) = delete;
+
+private:
+    unsigned saved_;
+};
+
+} // namespace
 
 Tensor read_slot_f32(const SlotDesc& s, const uint8_t* data) {
     Tensor t(ElemType::f32, s.shape);
@@ -82,10 +100,15 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
     std::unique_lock<std::mutex> pool_lock(pool_mu_, std::try_to_lock);
     for (const auto& step : plan_.steps) {
         const Step* st = step.get();
-        if (pool_lock.owns_lock())
-            pool_.parallel_for(st->work_items(), [st, slots](int64_t b, int64_t e) { st->run(slots, b, e); });
-        else if (st->work_items() > 0)
+        if (pool_lock.owns_lock()) {
+            pool_.parallel_for(st->work_items(), [st, slots](int64_t b, int64_t e) {
+                const MxcsrScope mx;
+                st->run(slots, b, e);
+            });
+        } else if (st->work_items() > 0) {
+            const MxcsrScope mx;
             st->run(slots, 0, st->work_items());
+        }
     }
     if (pool_lock.owns_lock()) pool_lock.unlock();
     std::vector<Tensor> out;

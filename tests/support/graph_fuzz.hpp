@@ -20,9 +20,6 @@ struct GraphVerdict {
     int64_t flips = 0;
     std::vector<std::string> fallback_kernels; // names of the non-JIT steps (e.g. ref_FakeQuantize_f32)
     bool a_checked = true;      // false: a range overflows fp32 (A's check is not meaningful)
-    // Known bug: a model with fp32 fallback steps changed output under a caller MXCSR of RZ+FTZ+DAZ.
-    bool mxcsr_fallback_diff = false;
-    std::string mxcsr_why;
 };
 
 // Codes compile() may throw on a valid random graph (the generator builds only valid graphs).
