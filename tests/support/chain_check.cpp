@@ -26,6 +26,21 @@ const ActQuant* consumer_act(const ir::Graph& g, int id) {
     return nullptr;
 }
 
+// The ActQuant that gives meaning to the u8 levels of node id: that of the node which produced
+// them (a MaxPool keeps its input's). The consumer's may differ: an FQ -> FQ pair with the
+// identity level map is dropped, leaving the second FQ's (possibly negative-scale) dequantization.
+const ActQuant* producer_act(const ir::Graph& g, int id) {
+    const ir::Node& p = g.node(id);
+    switch (p.op) {
+    case ir::Op::Quantize: return p.act.get();
+    case ir::Op::QConv: return p.qconv->out_levels ? &p.qconv->out : nullptr;
+    case ir::Op::QAvgPool: return p.qpool->out_levels ? &p.qpool->out : nullptr;
+    case ir::Op::QEltwise: return p.qelt->out_levels ? &p.qelt->out : nullptr;
+    case ir::Op::MaxPool: return p.type == ElemType::u8 ? producer_act(g, p.inputs[0]) : nullptr;
+    default: return nullptr;
+    }
+}
+
 // The §4.6 check of a QAvgPool or u8 MaxPool node (MaxPool: exact); false for other nodes.
 bool pool_layer_check(const ir::Graph& g, const ir::Node& n, const std::vector<Tensor>& vb, oracle::LayerCheck* c) {
     if (n.op != ir::Op::QAvgPool && n.op != ir::Op::MaxPool) return false;
@@ -36,7 +51,8 @@ bool pool_layer_check(const ir::Graph& g, const ir::Node& n, const std::vector<T
         return true;
     }
     if (n.op != ir::Op::MaxPool || n.type != ElemType::u8) return false;
-    const ActQuant* a = consumer_act(g, n.id);
+    const ActQuant* a = producer_act(g, n.inputs[0]);
+    if (!a) a = consumer_act(g, n.id);
     if (!a) return false;
     *c = oracle::check_maxpool_against_a(pool_geometry(g.node(n.inputs[0]).shape, n.shape, n.pool), *a, in, out);
     return true;
