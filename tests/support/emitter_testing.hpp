@@ -5,8 +5,8 @@
 #define QJIT_SKIP_UNLESS_HOST_RUNS(isa)                                                                  \
     do {                                                                                                 \
         if (!::qjit::test::host_runs(isa))                                                               \
-            GTEST_SKIP() << "host CPU/OS lacks " << ::qjit::to_string(isa)                               \
-                         << " (native run skipped; the emulator suite in tests/emu covers it)";          \
+            GTEST_SKIP() << "host CPU/OS (or QJIT_MAX_ISA) excludes " << ::qjit::to_string(isa)          \
+                         << ": native run skipped (tests/emu covers the AVX-512 levels in Bochs)";       \
     } while (0)
 #include <cstdint>
 #include <memory>
@@ -111,8 +111,8 @@ struct ConvRunInfo {
 };
 ::testing::AssertionResult run_conv_case(const ConvCase& c, uint64_t base, uint64_t index, ConvRunInfo* info = nullptr);
 
-// Every ISA level; host_runs(isa) = the host CPU and OS can execute it. For the value-parameterized
-// suites: their SetUp calls skip_unless_host_runs(GetParam()).
+// Every ISA level; host_runs(isa) = the host CPU and OS can execute it and QJIT_MAX_ISA (if set)
+// includes it. The value-parameterized suites' SetUp uses QJIT_SKIP_UNLESS_HOST_RUNS(GetParam()).
 const std::vector<Isa>& test_isas();
 bool host_runs(Isa isa);
 std::string isa_param_name(const ::testing::TestParamInfo<Isa>& info);
