@@ -5,6 +5,7 @@
 #include <limits>
 #include <string>
 
+#include "jit/fold_util.hpp"
 #include "jit/fq_math.hpp"
 #include "qjit/error.hpp"
 
@@ -13,15 +14,11 @@ namespace {
 
 const std::string& node_name(const QEltwiseDesc& d) {
     static const std::string unnamed = "<qeltwise>";
-    return d.fused_nodes.empty() ? unnamed : d.fused_nodes.front();
+    return fold::node_name(d.fused_nodes, unnamed);
 }
 
 float to_f32_checked(double v, const QEltwiseDesc& d, const char* what) {
-    const float f = static_cast<float>(v);
-    if (!std::isfinite(f) || (f != 0.0f && std::fabs(f) < FLT_MIN))
-        throw Error(ErrorCode::UnsupportedOp, node_name(d),
-                    std::string("folded constant ") + what + " is not a normal fp32 value");
-    return f;
+    return fold::to_f32_checked(v, node_name(d), what);
 }
 
 void check_size(const QEltwiseDesc& d, size_t n, const char* what) {
@@ -73,19 +70,8 @@ EltwiseConsts fold_eltwise(const QEltwiseDesc& d) {
     c.a1.assign(cp, 0.0f);
     c.e.assign(cp, 0.0f);
 
-    if (!d.out_levels) {
-        c.mode = EpilogueMode::Float;
-    } else {
-        bool any_eq = false, any_lt = false;
-        for (int64_t ch = 0; ch < d.channels; ++ch) {
-            const double il = d.out.il.at(ch), ih = d.out.ih.at(ch);
-            if (!(il <= ih))
-                throw Error(ErrorCode::UnsupportedOp, node_name(d), "next FakeQuantize has input_low > input_high");
-            (il == ih ? any_eq : any_lt) = true;
-        }
-        if (any_eq && any_lt)
-            throw Error(ErrorCode::UnsupportedOp, node_name(d), "next FakeQuantize mixes il == ih and il < ih channels");
-        c.mode = any_eq ? EpilogueMode::Threshold : EpilogueMode::Levels;
+    c.mode = fold::output_mode(d.out_levels, d.out, d.channels, node_name(d));
+    if (d.out_levels) {
         c.out_levels = d.out.levels;
         c.v_max = static_cast<float>(d.out.levels - 1);
     }

@@ -6,6 +6,7 @@
 #include <map>
 #include <utility>
 
+#include "jit/fold_util.hpp"
 #include "jit/fq_math.hpp"
 #include "qjit/error.hpp"
 #include "runtime/ref_ops.hpp" // ref::pool_axis_count: the one definition of the AvgPool divisor
@@ -15,15 +16,11 @@ namespace {
 
 const std::string& node_name(const QAvgPoolDesc& d) {
     static const std::string unnamed = "<qavgpool>";
-    return d.fused_nodes.empty() ? unnamed : d.fused_nodes.front();
+    return fold::node_name(d.fused_nodes, unnamed);
 }
 
 float to_f32_checked(double v, const QAvgPoolDesc& d, const char* what) {
-    const float f = static_cast<float>(v);
-    if (!std::isfinite(f) || (f != 0.0f && std::fabs(f) < FLT_MIN))
-        throw Error(ErrorCode::UnsupportedOp, node_name(d),
-                    std::string("folded constant ") + what + " is not a normal fp32 value");
-    return f;
+    return fold::to_f32_checked(v, node_name(d), what);
 }
 
 // One axis of a border pattern: how many window taps hold input data, and the divisor's factor.
@@ -78,19 +75,8 @@ AvgPoolConsts fold_avgpool(const QAvgPoolDesc& d) {
             if (a.count < 1 || (d.exclude_pad && a.n_valid < 1))
                 bad("a window has nothing to average over (" + g.str() + ")");
 
-    if (!d.out_levels) {
-        c.mode = EpilogueMode::Float;
-    } else {
-        bool any_eq = false, any_lt = false;
-        for (int64_t ch = 0; ch < g.C; ++ch) {
-            const double il = d.out.il.at(ch), ih = d.out.ih.at(ch);
-            if (!(il <= ih))
-                throw Error(ErrorCode::UnsupportedOp, node_name(d), "next FakeQuantize has input_low > input_high");
-            (il == ih ? any_eq : any_lt) = true;
-        }
-        if (any_eq && any_lt)
-            throw Error(ErrorCode::UnsupportedOp, node_name(d), "next FakeQuantize mixes il == ih and il < ih channels");
-        c.mode = any_eq ? EpilogueMode::Threshold : EpilogueMode::Levels;
+    c.mode = fold::output_mode(d.out_levels, d.out, g.C, node_name(d));
+    if (d.out_levels) {
         c.out_levels = d.out.levels;
         c.v_max = static_cast<float>(d.out.levels - 1);
     }

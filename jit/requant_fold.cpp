@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 
+#include "jit/fold_util.hpp"
 #include "jit/fq_math.hpp"
 #include "qjit/error.hpp"
 
@@ -18,16 +19,12 @@ int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 const std::string& node_name(const QConvDesc& d) {
     static const std::string unnamed = "<qconv>";
-    return d.fused_nodes.empty() ? unnamed : d.fused_nodes.front();
+    return fold::node_name(d.fused_nodes, unnamed);
 }
 
 // Rounds once to fp32 and rejects values the epilogue cannot hold exactly (spec §1.4).
 float to_f32_checked(double v, const QConvDesc& d, const char* what) {
-    const float f = static_cast<float>(v);
-    if (!std::isfinite(f) || (f != 0.0f && std::fabs(f) < FLT_MIN))
-        throw Error(ErrorCode::UnsupportedOp, node_name(d),
-                    std::string("folded constant ") + what + " is not a normal fp32 value");
-    return f;
+    return fold::to_f32_checked(v, node_name(d), what);
 }
 
 // Valid kernel taps along one axis for each output coordinate form a contiguous range [lo, hi].
@@ -196,19 +193,8 @@ QConvConsts fold_qconv(const QConvDesc& d) {
     c.n.assign(ocp, 0.0f);
     c.e.assign(n_pat * ocp, 0.0f);
 
-    if (!d.out_levels) {
-        c.mode = EpilogueMode::Float;
-    } else {
-        bool any_eq = false, any_lt = false;
-        for (int64_t o = 0; o < g.OC; ++o) {
-            const double il = d.out.il.at(o), ih = d.out.ih.at(o);
-            if (!(il <= ih))
-                throw Error(ErrorCode::UnsupportedOp, node_name(d), "next FakeQuantize has input_low > input_high");
-            (il == ih ? any_eq : any_lt) = true;
-        }
-        if (any_eq && any_lt)
-            throw Error(ErrorCode::UnsupportedOp, node_name(d), "next FakeQuantize mixes il == ih and il < ih channels");
-        c.mode = any_eq ? EpilogueMode::Threshold : EpilogueMode::Levels;
+    c.mode = fold::output_mode(d.out_levels, d.out, g.OC, node_name(d));
+    if (d.out_levels) {
         c.out_levels = d.out.levels;
         c.v_max = static_cast<float>(d.out.levels - 1);
     }
