@@ -13,8 +13,10 @@
 #   bash tools/device-check.sh             # = run
 #
 # Assumptions about the device (a bare Debian/Ubuntu-like x86-64 Linux, no network):
-#   * with a bundle: only bash, coreutils, grep/sed/awk and glibc >= the version `bundle` prints
-#     (the bundle carries libstdc++, libgcc_s, libZydis, libZycore, libbenchmark; not glibc itself);
+#   * with a bundle: only bash, coreutils (timeout, mktemp), grep/sed/awk and a Linux x86-64 kernel;
+#     the bundle carries every shared library (glibc and its loader ld-linux-x86-64.so.2 included,
+#     about 30 MB) and runs each binary through that loader, so the device's own libraries do not
+#     matter;
 #   * without one: a toolchain and the packages of scripts/setup.sh already installed (no apt here);
 #   * no Bochs there: the emulated suite (test_emu) is left out — it runs in CI on every commit.
 # Environment: QJIT_DEVICE_THREADS (default 1,<nproc>), QJIT_DEVICE_MIN_TIME (benchmark seconds,
@@ -40,14 +42,12 @@ if [ "$mode" = bundle ]; then
     case "$(basename "$b")" in test_emu) continue ;; esac
     strip -o "$bundle/bin/$(basename "$b")" "$b"
   done
-  # Shared libraries that are not part of glibc.
-  for b in "$bundle"/bin/*; do ldd "$b"; done | awk '/=> \//{print $3}' | sort -u |
-    grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so' | while read -r lib; do cp -L "$lib" "$bundle/lib/"; done
-  glibc=$(for b in "$bundle"/bin/* "$bundle"/lib/*; do objdump -T "$b" 2>/dev/null; done |
-    grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
-  echo "$glibc" >"$bundle/GLIBC_REQUIRED"
+  # Every shared library the binaries load, glibc and its loader included: the device runs them
+  # through the bundled loader, so its own glibc version does not matter.
+  for b in "$bundle"/bin/*; do ldd "$b"; done | awk '/=> \//{print $3} /^\t\/.*ld-linux/{print $1}' | sort -u |
+    while read -r lib; do cp -L "$lib" "$bundle/lib/"; done
   git rev-parse --short HEAD >"$bundle/COMMIT" 2>/dev/null || true
-  echo "device-check: bundle in $bundle ($(du -sh "$bundle" | cut -f1)), needs $glibc or newer on the device"
+  echo "device-check: bundle in $bundle ($(du -sh "$bundle" | cut -f1)): $(ls "$bundle/bin" | wc -l) binaries, libraries: $(ls "$bundle/lib" | tr '\n' ' ')"
   exit 0
 fi
 
@@ -57,10 +57,12 @@ if [ "$mode" != run ]; then
 fi
 
 start=$(date +%s)
+loader=()
 if [ -d "$bundle/bin" ]; then
   bin=$bundle/bin
-  export LD_LIBRARY_PATH="$PWD/$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  source_note="prebuilt bundle (commit $(cat "$bundle/COMMIT" 2>/dev/null || echo ?), needs $(cat "$bundle/GLIBC_REQUIRED" 2>/dev/null))"
+  ld=$(ls "$bundle"/lib/ld-linux-x86-64.so.* 2>/dev/null | head -1)
+  [ -n "$ld" ] && loader=("$ld" --library-path "$PWD/$bundle/lib")
+  source_note="prebuilt bundle (commit $(cat "$bundle/COMMIT" 2>/dev/null || echo ?)), run through its own loader and glibc"
 else
   echo "device-check: no $bundle, building from source"
   build_tree || { echo "device-check: build failed (see scripts/setup.sh for the packages)" >&2; exit 1; }
@@ -74,10 +76,10 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
 flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx_vnni|avx512f|avx512bw|avx512vl|avx512dq|avx512_vnni|amx_tile|amx_int8)$' | tr '\n' ' ')
 {
   echo "qjit device check, $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "cpu: $cpu ($(nproc) CPUs)"
+  echo "cpu: $cpu (family $(grep -m1 '^cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), $(nproc) CPUs)"
   echo "cpu flags (relevant): $flags"
   echo "binaries: $source_note"
-  echo "kernel: $(uname -r)"
+  echo "kernel: $(uname -r); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$out"
 case " $flags " in
   *" avx512_vnni "*) ;;
@@ -91,7 +93,7 @@ for t in "$bin"/test_*; do
   name=$(basename "$t")
   [ "$name" = test_emu ] && continue
   log=$(mktemp)
-  timeout 240 "$t" --gtest_brief=1 >"$log" 2>&1
+  timeout 240 "${loader[@]}" "$t" --gtest_brief=1 >"$log" 2>&1
   rc=$?
   summary=$(grep -E '^\[  PASSED  \]|^\[  FAILED  \]|^\[  SKIPPED \] [0-9]' "$log" | tr '\n' ' ')
   printf '%-28s rc=%d %s\n' "$name" "$rc" "$summary" >>"$out"
@@ -108,13 +110,14 @@ echo "== bench_kernels (GOPS = 2 x real MACs / s) ==" >>"$out"
 threads=${QJIT_DEVICE_THREADS:-1,$(nproc)}
 for isa in avx512_core_vnni avx512_core avx2_vnni avx2; do
   json=$(mktemp)
-  timeout 200 "$bin/bench_kernels" --qjit_isa="$isa" --qjit_threads="$threads" --qjit_rotate_mb=64 \
+  timeout 200 "${loader[@]}" "$bin/bench_kernels" --qjit_isa="$isa" --qjit_threads="$threads" --qjit_rotate_mb=64 \
     --benchmark_filter='^qjit/(conv3x3_56x56_64to64|fc_1x2048x1000|conv1x1_56x56_64to256|fc_128x768x768)/zp:0' \
     --benchmark_min_time="${QJIT_DEVICE_MIN_TIME:-0.3}" --benchmark_format=json >"$json" 2>/dev/null
   rc=$?
   echo "-- --qjit_isa=$isa (rc=$rc)" >>"$out"
   # name, GOPS, label (kernel name with its __isa suffix)
-  awk -F'"' '/"name":/{n=$4} /"label":/{l=$4} /"GOPS":/{split($0,a,": "); g=a[2]; sub(/,$/,"",g); printf "   %-48s %10.1f GOPS  %s\n", n, g, l}' "$json" >>"$out"
+  # Google Benchmark writes the counters before the label: print each run at its label.
+  awk -F'"' '/"name":/{n=$4; g=""} /"GOPS":/{split($0,a,": "); g=a[2]; sub(/,$/,"",g)} /"label":/{if (g != "") printf "   %-52s %8.1f GOPS  %s\n", n, g, $4}' "$json" >>"$out"
   grep -o '"qjit_isa": "[^"]*"' "$json" | head -1 | sed 's/^/   /' >>"$out"
   rm -f "$json"
 done
