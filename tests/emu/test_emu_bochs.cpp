@@ -11,11 +11,14 @@
 //     its kernels run natively where the host has AVX-VNNI (test_conv_emitter, */avx2_vnni).
 // A missing emulator, BIOS or boot image fails these tests with the reason (never a silent pass).
 #include <gtest/gtest.h>
+#include <xbyak/xbyak.h>
 
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <functional>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -379,6 +382,62 @@ TEST(EmuSkylakeX, Avx512CoreCodeNeverExecutesVpdpbusd) {
     add_quant_cases(s.img, Isa::avx512_core, base + 2, &s.quants);
     s.kernels += static_cast<int64_t>(s.quants.size());
     run_and_check(s, "corei7_skylake_x", "skylakex_avx512_core");
+}
+
+// The harness itself: a kernel that clobbers rbx and r12, one that leaves MXCSR at RNE, and one
+// that writes half of its output must each be caught (canaries, MXCSR record, poison), while a
+// well-behaved one passes — otherwise a green suite would prove less than it claims.
+TEST(EmuHarness, CatchesClobberedRegistersMxcsrAndUnwrittenBytes) {
+    ASSERT_TRUE(emulator_ready());
+    using namespace Xbyak::util;
+    auto code = [](const std::function<void(Xbyak::CodeGenerator&)>& body) {
+        auto g = std::make_shared<Xbyak::CodeGenerator>(4096);
+        body(*g);
+        return g;
+    };
+    auto fill = [](Xbyak::CodeGenerator& g, int bytes) { // dst = [rdi]; bytes of 0x11
+        g.mov(rax, g.ptr[rdi]);
+        for (int i = 0; i < bytes; i += 4) g.mov(g.dword[rax + i], 0x11111111);
+    };
+    const auto good = code([&](Xbyak::CodeGenerator& g) { fill(g, 64); g.ret(); });
+    const auto clobber = code([&](Xbyak::CodeGenerator& g) {
+        fill(g, 64);
+        g.xor_(ebx, ebx);
+        g.xor_(r12d, r12d);
+        g.ret();
+    });
+    const auto mxcsr = code([&](Xbyak::CodeGenerator& g) {
+        fill(g, 64);
+        g.push(rax);
+        g.mov(g.dword[rsp], 0x1F80);
+        g.ldmxcsr(g.ptr[rsp]);
+        g.pop(rax);
+        g.ret();
+    });
+    const auto half = code([&](Xbyak::CodeGenerator& g) { fill(g, 32); g.ret(); });
+    EmuImage img;
+    std::vector<Ref> dst;
+    for (const auto& k : {good, clobber, mxcsr, half}) {
+        const Ref c = img.add_input(k->getCode(), k->getSize());
+        dst.push_back(img.add_output(64, 0xA5));
+        img.add_call(c, img.add_args(std::vector<uint8_t>(8, 0), {{0, dst.back()}}));
+    }
+    const std::string path = work_dir() + "/harness_selfcheck.img";
+    img.write(boot_bin(), path);
+    const emu::RunReport r = img.run(path, "tigerlake", 60);
+    ASSERT_TRUE(r.ran) << r.error << "\n" << r.log.substr(0, 4000);
+    ASSERT_EQ(r.status, 3);
+    const std::vector<uint8_t> ones(64, 0x11);
+    EXPECT_EQ(img.result(0).preserved, emu::CallResult::kAllPreserved);
+    EXPECT_EQ(img.result(0).mxcsr_after, EmuImage::kHostileMxcsr);
+    EXPECT_EQ(img.output(dst[0], 64), ones);
+    EXPECT_EQ(img.result(1).preserved, emu::CallResult::kAllPreserved & ~(1u | 4u)) << "rbx and r12 clobbered";
+    EXPECT_EQ(img.result(2).mxcsr_after, 0x1F80u) << "MXCSR left at RNE";
+    const std::vector<uint8_t> h = img.output(dst[3], 64);
+    ASSERT_EQ(h.size(), 64u);
+    EXPECT_TRUE(std::all_of(h.begin(), h.begin() + 32, [](uint8_t b) { return b == 0x11; }));
+    EXPECT_TRUE(std::all_of(h.begin() + 32, h.end(), [](uint8_t b) { return b == 0xA5; })) << "poison must show";
+    for (size_t i = 0; i < 4; ++i) EXPECT_TRUE(img.result(i).done) << i;
 }
 
 // Runs one conv kernel of level `isa` on `cpu`; returns the report.
