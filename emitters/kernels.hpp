@@ -39,7 +39,6 @@ struct DequantizeArgs {
     int64_t c_begin, c_end;
 };
 
-// MaxPool / AvgPool: computes output rows [oh_begin, oh_end) of one image, every channel.
 // QEltwise: output rows [h_begin, h_end) of one image. Each source points at its layout's
 // offset(n', 0, 0) for the image n' it broadcasts from (the kernel adds its own row/pixel strides,
 // 0 along broadcast dims).
@@ -57,6 +56,7 @@ struct ConcatCopyArgs {
     int64_t h_begin, h_end;
 };
 
+// MaxPool / AvgPool: computes output rows [oh_begin, oh_end) of one image, every channel.
 struct PoolArgs {
     const uint8_t* src; // input layout offset(n, 0, 0)  (the kernel reaches the halo with negative offsets)
     void* dst;          // output layout offset(n, 0, 0): u8 levels or f32
