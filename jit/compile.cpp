@@ -1,5 +1,4 @@
 // qjit::compile and CompiledModel: import -> passes -> schedule -> emit -> runtime executor.
-#include <mutex>
 #include <sstream>
 
 #include "isa/isa.hpp"
@@ -19,7 +18,6 @@ struct CompiledModel::Impl {
     Isa isa;
     std::vector<KernelInfo> kernels;
     std::vector<std::string> fallback_nodes;
-    std::mutex run_mu; // one run at a time: the executor's buffers are shared
 };
 
 CompiledModel::CompiledModel() = default;
@@ -34,7 +32,7 @@ std::vector<Tensor> CompiledModel::run(const std::vector<Tensor>& inputs) {
         throw Error(ErrorCode::UnsupportedOp, "<model>",
                     std::string("compiled for ") + to_string(impl_->isa) +
                         " (allow_unsupported_isa), which this host cannot run");
-    std::lock_guard<std::mutex> lk(impl_->run_mu);
+    // Safe from several threads at once: each concurrent run gets its own executor workspace.
     return impl_->exec.run(inputs);
 }
 

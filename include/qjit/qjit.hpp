@@ -45,6 +45,7 @@ public:
     CompiledModel& operator=(CompiledModel&&) noexcept;
 
     // Inputs in the order of the graph's Parameters; outputs in the order of its Results.
+    // May be called from several threads at once; output bytes never depend on concurrency or threads.
     std::vector<Tensor> run(const std::vector<Tensor>& inputs);
     std::string describe() const;
     const std::vector<KernelInfo>& kernels() const;
