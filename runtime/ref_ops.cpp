@@ -106,40 +106,9 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const ConvParams& p, bool fp64) 
     require_f32(w, op);
     if (x.shape().size() != 4 || w.shape().size() != 4 || x.shape()[1] != w.shape()[1])
         throw Error(ErrorCode::Internal, op, "bad shapes " + to_string(x.shape()) + " * " + to_string(w.shape()));
-    const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
-    const int64_t O = w.shape()[0], KH = w.shape()[2], KW = w.shape()[3];
-    const int64_t SH = p.strides[0], SW = p.strides[1], DH = p.dilations[0], DW = p.dilations[1];
-    const int64_t PT = p.pads_begin[0], PL = p.pads_begin[1];
-    const int64_t OH = (H + PT + p.pads_end[0] - DH * (KH - 1) - 1) / SH + 1;
-    const int64_t OW = (W + PL + p.pads_end[1] - DW * (KW - 1) - 1) / SW + 1;
-    Tensor out(ElemType::f32, {N, O, OH, OW});
-    const float* px = x.data<float>();
-    const float* pw = w.data<float>();
-    float* po = out.data<float>();
-    for (int64_t n = 0; n < N; ++n)
-        for (int64_t o = 0; o < O; ++o)
-            for (int64_t oy = 0; oy < OH; ++oy)
-                for (int64_t ox = 0; ox < OW; ++ox) {
-                    float acc = 0.0f;
-                    double acc64 = 0.0;
-                    for (int64_t c = 0; c < C; ++c)
-                        for (int64_t ky = 0; ky < KH; ++ky) {
-                            const int64_t iy = oy * SH - PT + ky * DH;
-                            if (iy < 0 || iy >= H) continue;
-                            for (int64_t kx = 0; kx < KW; ++kx) {
-                                const int64_t ix = ox * SW - PL + kx * DW;
-                                if (ix < 0 || ix >= W) continue;
-                                const float a = px[((n * C + c) * H + iy) * W + ix];
-                                const float b = pw[((o * C + c) * KH + ky) * KW + kx];
-                                if (fp64)
-                                    acc64 += static_cast<double>(a) * static_cast<double>(b);
-                                else
-                                    acc += a * b;
-                            }
-                        }
-                    po[((n * O + o) * OH + oy) * OW + ox] = fp64 ? static_cast<float>(acc64) : acc;
-                }
-    return out;
+    // One group: the same loops, summation order and indexing as group_conv2d.
+    const Shape& ws = w.shape();
+    return group_conv2d(x, reshape(w, {1, ws[0], ws[1], ws[2], ws[3]}), p, fp64);
 }
 
 Tensor group_conv2d(const Tensor& x, const Tensor& w, const ConvParams& p, bool fp64) {
