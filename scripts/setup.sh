@@ -3,7 +3,7 @@
 set -euo pipefail
 # bochs bochsbios vgabios nasm: the emulated AVX-512 tests (tests/emu); libasmjit-dev: the encoder
 # cross-check of the instruction audit (tests only).
-pkgs=(g++ cmake ninja-build libxbyak-dev libgtest-dev libbenchmark-dev libzydis-dev libasmjit-dev
+pkgs=(g++ cmake ninja-build libxbyak-dev libgtest-dev libbenchmark-dev libzydis-dev libasmjit-dev ccache
       bochs bochsbios vgabios nasm)
 missing=()
 for p in "${pkgs[@]}"; do
