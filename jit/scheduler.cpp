@@ -6,12 +6,14 @@
 #include <sstream>
 
 #include "emitters/conv.hpp"
-#include "emitters/dwconv_avx2.hpp"
-#include "emitters/pool_avx2.hpp"
+#include "emitters/group_conv.hpp"
+#include "emitters/pool.hpp"
 #include "emitters/eltwise_avx2.hpp"
 #include "emitters/quantize.hpp"
 #include "isa/isa.hpp"
+#include "jit/code_cache.hpp"
 #include "jit/eltwise_fold.hpp"
+#include "jit/kernel_key.hpp"
 #include "jit/kernel_steps.hpp"
 #include "jit/pool_fold.hpp"
 #include "jit/quant_params.hpp"
@@ -79,6 +81,11 @@ bool is_u8_node(const ir::Node& n) { return n.type == ElemType::u8; }
 
 // ---- the op -> emitter table -------------------------------------------------------------
 
+// Every kernel comes through the code cache (jit/code_cache.hpp): `key` describes it completely.
+template <class Make> std::shared_ptr<JitKernel> cached(const KernelKey& key, Make&& make) {
+    return CodeCache::global().get_or_create(key.str(), [&]() -> std::shared_ptr<JitKernel> { return make(); });
+}
+
 KernelInfo jit_info(const JitKernel& k, const std::string& nodes) {
     KernelInfo i;
     i.name = k.name;
@@ -104,7 +111,8 @@ void build_qconv(Ctx& c, const ir::Node& n, Isa isa) {
     const ActLayout& in = slot(c, in_slot).layout;
     const ActLayout& out = slot(c, out_slot).layout;
     const ConvBlocking b = choose_conv_blocking(isa, d, consts);
-    std::shared_ptr<JitKernel> k = emit_conv(d, consts, in, out, b);
+    std::shared_ptr<JitKernel> k = cached(KernelKey("conv", isa).add(d).add(consts).add(in).add(out).add(b),
+                                          [&] { return emit_conv(d, consts, in, out, b); });
     PackedWeights w = pack_conv_weights(d, b);
     auto step = make_qconv_step(k, std::move(w), d.g, b, in, out, in_slot, out_slot);
     step->info = jit_info(*k, join(d.fused_nodes));
@@ -137,7 +145,8 @@ void build_quantize(Ctx& c, const ir::Node& n, Isa isa) {
     const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
     bool ok = true;
     const ActLayout view = elementwise_view(slot(c, out_slot).layout, n.shape, ok);
-    std::shared_ptr<JitKernel> k = emit_quantize(isa, *n.act, view);
+    std::shared_ptr<JitKernel> k = cached(KernelKey("quantize", isa).add(*n.act).add(view),
+                                          [&] { return emit_quantize(isa, *n.act, view); });
     auto step = make_quantize_step(k, view, view.C, in_slot, out_slot);
     step->info = jit_info(*k, n.name);
     c.plan.steps.push_back(std::move(step));
@@ -148,7 +157,8 @@ void build_dequantize(Ctx& c, const ir::Node& n, Isa isa) {
     const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
     bool ok = true;
     const ActLayout view = elementwise_view(slot(c, in_slot).layout, n.shape, ok);
-    std::shared_ptr<JitKernel> k = emit_dequantize(isa, *n.act, view);
+    std::shared_ptr<JitKernel> k = cached(KernelKey("dequantize", isa).add(*n.act).add(view),
+                                          [&] { return emit_dequantize(isa, *n.act, view); });
     auto step = make_dequantize_step(k, view, view.C, in_slot, out_slot);
     step->info = jit_info(*k, n.name);
     c.plan.steps.push_back(std::move(step));
@@ -192,7 +202,11 @@ void build_qeltwise_avx2(Ctx& c, const ir::Node& n) {
     const BroadcastOperand in0 = broadcast_operand(slot(c, s0).layout, out);
     BroadcastOperand in1;
     if (s1 >= 0) in1 = broadcast_operand(slot(c, s1).layout, out);
-    std::shared_ptr<JitKernel> k = emit_qeltwise_avx2(d, consts, in0, s1 >= 0 ? &in1 : nullptr, out);
+    KernelKey key("qeltwise", Isa::avx2);
+    key.add(d).add(consts).add(in0).i(s1 >= 0).add(out);
+    if (s1 >= 0) key.add(in1);
+    std::shared_ptr<JitKernel> k =
+        cached(key, [&] { return emit_qeltwise_avx2(d, consts, in0, s1 >= 0 ? &in1 : nullptr, out); });
     auto step = make_qeltwise_step(k, in0, s1 >= 0 ? &in1 : nullptr, out, s0, s1, out_slot);
     step->info = jit_info(*k, join(d.fused_nodes));
     c.plan.steps.push_back(std::move(step));
@@ -220,7 +234,8 @@ void build_concat_avx2(Ctx& c, const ir::Node& n) {
         const int64_t ext[4] = {p.src.N, p.src.H, p.src.W, p.src.C};
         *offs[dim] = off;
         off += ext[dim];
-        p.kernel = emit_concat_copy_avx2(p.src, out);
+        p.kernel = cached(KernelKey("concat_copy", Isa::avx2).add(p.src).add(out),
+                          [&] { return emit_concat_copy_avx2(p.src, out); });
         pieces.push_back(std::move(p));
     }
     auto step = make_concat_step(pieces, out, out_slot);
@@ -232,9 +247,9 @@ void build_concat_avx2(Ctx& c, const ir::Node& n) {
     c.plan.steps.push_back(std::move(step));
 }
 
-// ---- grouped QConv, MaxPool, AvgPool (emitters/dwconv_avx2, emitters/pool_avx2) -----------------
+// ---- grouped QConv, MaxPool, AvgPool (emitters/group_conv, emitters/pool) -----------------
 
-void build_group_conv_avx2(Ctx& c, const ir::Node& n) {
+void build_group_conv(Ctx& c, const ir::Node& n, Isa isa) {
     const QConvDesc& d = *n.qconv;
     const QConvConsts consts = fold_qconv(d);
     const int in_slot = c.slot_of[static_cast<size_t>(n.inputs[0])];
@@ -242,7 +257,8 @@ void build_group_conv_avx2(Ctx& c, const ir::Node& n) {
     const ActLayout& in = slot(c, in_slot).layout;
     const ActLayout& out = slot(c, out_slot).layout;
     const ConvBlocking b = choose_group_conv_blocking_avx2(d, consts);
-    std::shared_ptr<JitKernel> k = emit_group_conv_avx2(d, consts, in, out, b);
+    std::shared_ptr<JitKernel> k = cached(KernelKey("group_conv", Isa::avx2).add(d).add(consts).add(in).add(out).add(b),
+                                          [&] { return emit_group_conv_avx2(d, consts, in, out, b); });
     PackedWeights w = pack_group_conv_weights_avx2(d, b);
     auto step = make_qconv_step(k, std::move(w), d.g, b, in, out, in_slot, out_slot);
     step->info = jit_info(*k, join(d.fused_nodes));
@@ -254,25 +270,28 @@ ConvGeom pool_geom_of(const ir::Graph& g, const ir::Node& n) {
     return n.op == ir::Op::QAvgPool ? n.qpool->g : pool_geometry(g.node(n.inputs[0]).shape, n.shape, n.pool);
 }
 
-void build_maxpool_avx2(Ctx& c, const ir::Node& n) {
+void build_maxpool(Ctx& c, const ir::Node& n, Isa isa) {
     const int in_slot = c.slot_of[static_cast<size_t>(n.inputs[0])];
     const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
     const ActLayout& in = slot(c, in_slot).layout;
     const ActLayout& out = slot(c, out_slot).layout;
-    std::shared_ptr<JitKernel> k = emit_maxpool_avx2(pool_geom_of(c.g, n), in, out, n.name);
+    const ConvGeom g = pool_geom_of(c.g, n);
+    std::shared_ptr<JitKernel> k = cached(KernelKey("maxpool", Isa::avx2).add(g).add(in).add(out),
+                                          [&] { return emit_maxpool_avx2(g, in, out, n.name); });
     auto step = make_pool_step(k, in, out, in_slot, out_slot);
     step->info = jit_info(*k, n.name);
     c.plan.steps.push_back(std::move(step));
 }
 
-void build_avgpool_avx2(Ctx& c, const ir::Node& n) {
+void build_avgpool(Ctx& c, const ir::Node& n, Isa isa) {
     const QAvgPoolDesc& d = *n.qpool;
     const AvgPoolConsts consts = fold_avgpool(d);
     const int in_slot = c.slot_of[static_cast<size_t>(n.inputs[0])];
     const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
     const ActLayout& in = slot(c, in_slot).layout;
     const ActLayout& out = slot(c, out_slot).layout;
-    std::shared_ptr<JitKernel> k = emit_avgpool_avx2(d, consts, in, out);
+    std::shared_ptr<JitKernel> k = cached(KernelKey("avgpool", Isa::avx2).add(d).add(consts).add(in).add(out),
+                                          [&] { return emit_avgpool(isa, d, consts, in, out); });
     auto step = make_pool_step(k, in, out, in_slot, out_slot);
     step->info = jit_info(*k, join(d.fused_nodes));
     c.plan.steps.push_back(std::move(step));
@@ -289,7 +308,13 @@ struct EmitterRule {
 template <Isa isa> void build_qconv_at(Ctx& c, const ir::Node& n) { build_qconv(c, n, isa); }
 template <Isa isa> void build_quantize_at(Ctx& c, const ir::Node& n) { build_quantize(c, n, isa); }
 template <Isa isa> void build_dequantize_at(Ctx& c, const ir::Node& n) { build_dequantize(c, n, isa); }
+template <Isa isa> void build_group_conv_at(Ctx& c, const ir::Node& n) { build_group_conv(c, n, isa); }
+template <Isa isa> void build_maxpool_at(Ctx& c, const ir::Node& n) { build_maxpool(c, n, isa); }
+template <Isa isa> void build_avgpool_at(Ctx& c, const ir::Node& n) { build_avgpool(c, n, isa); }
 
+bool always(Ctx&, const ir::Node&) { return true; }
+bool group_conv_supported(Ctx&, const ir::Node& n) { return group_conv_supports(*n.qconv); }
+bool maxpool_supported(Ctx&, const ir::Node& n) { return n.type == ElemType::u8; }
 bool dense_qconv_supported(Ctx&, const ir::Node& n) { return n.qconv->g.groups == 1 && n.qconv->g.K() <= kMaxConvK; }
 bool quantize_supported(Ctx& c, const ir::Node& n) {
     return elementwise_supported(n, slot(c, c.slot_of[static_cast<size_t>(n.id)]).layout);
@@ -307,11 +332,20 @@ const std::vector<EmitterRule>& emitter_table() {
         {ir::Op::QConv, Isa::avx512_core_vnni, dense_qconv_supported, build_qconv_at<Isa::avx512_core_vnni>},
         {ir::Op::Quantize, Isa::avx512_core, quantize_supported, build_quantize_at<Isa::avx512_core>},
         {ir::Op::Dequantize, Isa::avx512_core, dequantize_supported, build_dequantize_at<Isa::avx512_core>},
-        {ir::Op::QConv, Isa::avx2, [](Ctx&, const ir::Node& n) { return group_conv_avx2_supports(*n.qconv); },
-         build_group_conv_avx2},
-        {ir::Op::MaxPool, Isa::avx2, [](Ctx&, const ir::Node& n) { return n.type == ElemType::u8; },
-         build_maxpool_avx2},
-        {ir::Op::QAvgPool, Isa::avx2, [](Ctx&, const ir::Node&) { return true; }, build_avgpool_avx2},
+        // Grouped / depthwise QConv, one rule per level (emitters/group_conv: one template).
+        {ir::Op::QConv, Isa::avx2, group_conv_supported, build_group_conv_at<Isa::avx2>},
+        {ir::Op::QConv, Isa::avx2_vnni, group_conv_supported, build_group_conv_at<Isa::avx2_vnni>},
+        {ir::Op::QConv, Isa::avx512_core, group_conv_supported, build_group_conv_at<Isa::avx512_core>},
+        {ir::Op::QConv, Isa::avx512_core_vnni, group_conv_supported, build_group_conv_at<Isa::avx512_core_vnni>},
+        // MaxPool / AvgPool, one rule per level (emitters/pool: one template).
+        {ir::Op::MaxPool, Isa::avx2, maxpool_supported, build_maxpool_at<Isa::avx2>},
+        {ir::Op::MaxPool, Isa::avx2_vnni, maxpool_supported, build_maxpool_at<Isa::avx2_vnni>},
+        {ir::Op::MaxPool, Isa::avx512_core, maxpool_supported, build_maxpool_at<Isa::avx512_core>},
+        {ir::Op::MaxPool, Isa::avx512_core_vnni, maxpool_supported, build_maxpool_at<Isa::avx512_core_vnni>},
+        {ir::Op::QAvgPool, Isa::avx2, always, build_avgpool_at<Isa::avx2>},
+        {ir::Op::QAvgPool, Isa::avx2_vnni, always, build_avgpool_at<Isa::avx2_vnni>},
+        {ir::Op::QAvgPool, Isa::avx512_core, always, build_avgpool_at<Isa::avx512_core>},
+        {ir::Op::QAvgPool, Isa::avx512_core_vnni, always, build_avgpool_at<Isa::avx512_core_vnni>},
         {ir::Op::Quantize, Isa::avx2, quantize_supported, build_quantize_at<Isa::avx2>},
         {ir::Op::Dequantize, Isa::avx2, dequantize_supported, build_dequantize_at<Isa::avx2>},
         {ir::Op::QEltwise, Isa::avx2, qeltwise_supported, build_qeltwise_avx2},
