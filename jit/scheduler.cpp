@@ -257,7 +257,7 @@ void build_group_conv(Ctx& c, const ir::Node& n, Isa isa) {
     const ActLayout& in = slot(c, in_slot).layout;
     const ActLayout& out = slot(c, out_slot).layout;
     const ConvBlocking b = choose_group_conv_blocking_avx2(d, consts);
-    std::shared_ptr<JitKernel> k = cached(KernelKey("group_conv", Isa::avx2).add(d).add(consts).add(in).add(out).add(b),
+    std::shared_ptr<JitKernel> k = cached(KernelKey("group_conv", isa).add(d).add(consts).add(in).add(out).add(b),
                                           [&] { return emit_group_conv_avx2(d, consts, in, out, b); });
     PackedWeights w = pack_group_conv_weights_avx2(d, b);
     auto step = make_qconv_step(k, std::move(w), d.g, b, in, out, in_slot, out_slot);
@@ -276,7 +276,7 @@ void build_maxpool(Ctx& c, const ir::Node& n, Isa isa) {
     const ActLayout& in = slot(c, in_slot).layout;
     const ActLayout& out = slot(c, out_slot).layout;
     const ConvGeom g = pool_geom_of(c.g, n);
-    std::shared_ptr<JitKernel> k = cached(KernelKey("maxpool", Isa::avx2).add(g).add(in).add(out),
+    std::shared_ptr<JitKernel> k = cached(KernelKey("maxpool", isa).add(g).add(in).add(out),
                                           [&] { return emit_maxpool_avx2(g, in, out, n.name); });
     auto step = make_pool_step(k, in, out, in_slot, out_slot);
     step->info = jit_info(*k, n.name);
@@ -290,7 +290,7 @@ void build_avgpool(Ctx& c, const ir::Node& n, Isa isa) {
     const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
     const ActLayout& in = slot(c, in_slot).layout;
     const ActLayout& out = slot(c, out_slot).layout;
-    std::shared_ptr<JitKernel> k = cached(KernelKey("avgpool", Isa::avx2).add(d).add(consts).add(in).add(out),
+    std::shared_ptr<JitKernel> k = cached(KernelKey("avgpool", isa).add(d).add(consts).add(in).add(out),
                                           [&] { return emit_avgpool(isa, d, consts, in, out); });
     auto step = make_pool_step(k, in, out, in_slot, out_slot);
     step->info = jit_info(*k, join(d.fused_nodes));
