@@ -1,23 +1,62 @@
 #include "runtime/thread_pool.hpp"
 
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define QJIT_CPU_RELAX() _mm_pause()
+#else
+#define QJIT_CPU_RELAX() ((void)0)
+#endif
+
 namespace qjit::rt {
+
+namespace {
+
+// Waits until done(a) or kSpinMicros have passed, spinning first and yielding the CPU after
+// kPureSpinMicros (on a loaded host the thread we wait for may need this CPU); returns the last
+// value of `a` seen.
+template <class Done> uint32_t spin_until(const std::atomic<uint32_t>& a, Done done) {
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    const auto yield_from = start + std::chrono::microseconds(ThreadPool::kPureSpinMicros);
+    const auto deadline = start + std::chrono::microseconds(ThreadPool::kSpinMicros);
+    for (;;) {
+        for (int i = 0; i < 32; ++i) {
+            const uint32_t v = a.load(std::memory_order_acquire);
+            if (done(v)) return v;
+            QJIT_CPU_RELAX();
+        }
+        const auto now = Clock::now();
+        if (now >= deadline) return a.load(std::memory_order_acquire);
+        if (now >= yield_from) std::this_thread::yield();
+    }
+}
+
+// Sleeps until `a` differs from `old`. `sleeping` is raised first (seq_cst), so a writer that
+// changes `a` and then reads `sleeping` either sees the sleeper or is seen by its wait().
+void sleep_while_equal(std::atomic<uint32_t>& a, uint32_t old, std::atomic<int>& sleeping) {
+    sleeping.fetch_add(1);
+    while (a.load() == old) a.wait(old);
+    sleeping.fetch_sub(1);
+}
+
+void run_share(const std::function<void(int64_t, int64_t)>& fn, int64_t n, int index, int threads) {
+    const int64_t b = n * index / threads, e = n * (index + 1) / threads;
+    if (b < e) fn(b, e);
+}
+
+} // namespace
 
 ThreadPool::ThreadPool(int threads) : threads_(threads < 1 ? 1 : threads) {
     for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
 }
 
 ThreadPool::~ThreadPool() {
-    {
-        std::lock_guard<std::mutex> lk(mu_);
-        stop_ = true;
-    }
-    start_cv_.notify_all();
+    stop_ = true;
+    generation_.fetch_add(1);
+    generation_.notify_all();
     for (auto& t : workers_) t.join();
-}
-
-static void run_share(const std::function<void(int64_t, int64_t)>& fn, int64_t n, int index, int threads) {
-    const int64_t b = n * index / threads, e = n * (index + 1) / threads;
-    if (b < e) fn(b, e);
 }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
@@ -26,38 +65,33 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
         fn(0, n);
         return;
     }
-    {
-        std::lock_guard<std::mutex> lk(mu_);
-        job_ = &fn;
-        job_n_ = n;
-        pending_ = threads_ - 1;
-        ++generation_;
-    }
-    start_cv_.notify_all();
+    job_ = &fn;
+    job_n_ = n;
+    pending_.store(static_cast<uint32_t>(threads_ - 1), std::memory_order_relaxed);
+    generation_.fetch_add(1); // seq_cst: publishes the job, then reads sleeping_workers_
+    if (sleeping_workers_.load() > 0) generation_.notify_all();
     run_share(fn, n, 0, threads_);
-    std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [this] { return pending_ == 0; });
+    if (spin_until(pending_, [](uint32_t p) { return p == 0; }) != 0) {
+        // Slow path: sleep until the last worker finishes (it wakes us when it sees the flag).
+        caller_sleeping_.store(true);
+        for (uint32_t p = pending_.load(); p != 0; p = pending_.load()) pending_.wait(p);
+        caller_sleeping_.store(false);
+    }
     job_ = nullptr;
 }
 
 void ThreadPool::worker(int index) {
-    uint64_t seen = 0;
+    uint32_t seen = 0;
     for (;;) {
-        const std::function<void(int64_t, int64_t)>* job;
-        int64_t n;
-        {
-            std::unique_lock<std::mutex> lk(mu_);
-            start_cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
-            if (stop_) return;
-            seen = generation_;
-            job = job_;
-            n = job_n_;
+        uint32_t gen = spin_until(generation_, [seen](uint32_t g) { return g != seen; });
+        if (gen == seen) {
+            sleep_while_equal(generation_, seen, sleeping_workers_);
+            gen = generation_.load(std::memory_order_acquire);
         }
-        run_share(*job, n, index, threads_);
-        {
-            std::lock_guard<std::mutex> lk(mu_);
-            if (--pending_ == 0) done_cv_.notify_one();
-        }
+        seen = gen;
+        if (stop_) return;
+        run_share(*job_, job_n_, index, threads_);
+        if (pending_.fetch_sub(1) == 1 && caller_sleeping_.load()) pending_.notify_one();
     }
 }
 
