@@ -1,6 +1,8 @@
 #include "emitters/generator.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <new>
 #include <cstring>
 
 #include "emitters/disasm.hpp"
@@ -78,9 +80,17 @@ void Generator::finalize() {
     finalized_ = true;
 }
 
+namespace {
+std::atomic<size_t> g_max_kernel_bytes{size_t{1} << 28};
+}
+
+size_t max_kernel_bytes() { return g_max_kernel_bytes.load(); }
+void set_max_kernel_bytes(size_t bytes) { g_max_kernel_bytes.store(std::max<size_t>(bytes, 4096)); }
+
 std::unique_ptr<GeneratedKernel> build_kernel(const std::string& name, size_t size_hint,
                                               const std::function<void(Generator&)>& emit) {
-    size_t size = std::max<size_t>(size_hint, 4096);
+    const size_t cap = max_kernel_bytes();
+    size_t size = std::min(std::max<size_t>(size_hint, 4096), cap);
     for (;;) {
         try {
             auto gen = std::make_unique<Generator>(size);
@@ -91,11 +101,16 @@ std::unique_ptr<GeneratedKernel> build_kernel(const std::string& name, size_t si
             dump_kernel_if_requested(name, k->code(), k->code_size(), k->text_bytes()); // QJIT_DUMP=DIR
             return k;
         } catch (const Xbyak::Error& e) {
-            if (static_cast<int>(e) == Xbyak::ERR_CODE_IS_TOO_BIG && size < (size_t{1} << 28)) {
-                size *= 4;
+            if (static_cast<int>(e) == Xbyak::ERR_CODE_IS_TOO_BIG && size < cap) {
+                size = std::min(size * 4, cap);
                 continue;
             }
+            if (static_cast<int>(e) == Xbyak::ERR_CODE_IS_TOO_BIG)
+                throw Error(ErrorCode::JitFailure, name,
+                            "code buffer exhausted: the kernel needs more than " + std::to_string(cap) + " bytes");
             throw Error(ErrorCode::JitFailure, name, std::string("xbyak: ") + e.what());
+        } catch (const std::bad_alloc&) {
+            throw Error(ErrorCode::JitFailure, name, "out of memory while generating the kernel");
         }
     }
 }

@@ -79,9 +79,14 @@ private:
 };
 
 // Runs `emit` on a fresh Generator of `size_hint` bytes (retrying with a larger buffer when the
-// code does not fit), finalizes it, and wraps it. `emit` must be re-runnable. Xbyak errors become
+// code does not fit, up to max_kernel_bytes()), finalizes it, and wraps it. `emit` must be
+// re-runnable. Xbyak errors, a kernel larger than the cap and running out of memory become
 // Error(JitFailure) naming `name`.
 std::unique_ptr<GeneratedKernel> build_kernel(const std::string& name, size_t size_hint,
                                               const std::function<void(Generator&)>& emit);
+
+// Process-wide cap on one kernel's code buffer (default 256 MiB); tests lower it.
+size_t max_kernel_bytes();
+void set_max_kernel_bytes(size_t bytes);
 
 } // namespace qjit

@@ -1,4 +1,6 @@
 // qjit::compile and CompiledModel: import -> passes -> schedule -> emit -> runtime executor.
+#include <xmmintrin.h>
+
 #include <sstream>
 
 #include "isa/isa.hpp"
@@ -7,6 +9,7 @@
 #include "jit/scheduler.hpp"
 #include "qjit/qjit.hpp"
 #include "runtime/executor.hpp"
+#include "runtime/plan.hpp"
 
 namespace qjit {
 
@@ -53,7 +56,67 @@ std::string CompiledModel::describe() const {
     return os.str();
 }
 
+namespace {
+
+// compile() folds constants in fp32/fp64 under MXCSR 0x1F80 (round to nearest even, no FTZ/DAZ)
+// whatever the caller set; the caller's value comes back, also when compile() throws.
+class CompileMxcsr {
+public:
+    CompileMxcsr() : saved_(_mm_getcsr()) { _mm_setcsr(0x1F80); }
+    ~CompileMxcsr() { _mm_setcsr(saved_); }
+    CompileMxcsr(const CompileMxcsr&) = delete;
+    CompileMxcsr& operator=(const CompileMxcsr&) = delete;
+
+private:
+    unsigned saved_;
+};
+
+[[noreturn]] void over_limit(const std::string& what, int64_t bytes, size_t limit) {
+    throw Error(ErrorCode::ResourceLimit, "<model>",
+                what + " need " + std::to_string(bytes) + " bytes, above CompileOptions::max_memory_bytes = " +
+                    std::to_string(limit));
+}
+
+int64_t add_bytes(int64_t a, int64_t b) { return b > INT64_MAX - a ? INT64_MAX : a + b; }
+
+// Before lowering: the constants, and each tensor on its own (as f32), fit the limit.
+int64_t check_graph_memory(const ir::Graph& g, size_t limit) {
+    const int64_t lim = limit > static_cast<size_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(limit);
+    int64_t weights = 0;
+    for (int id = 0; id < g.size(); ++id)
+        if (!g.node(id).dead && g.node(id).op == ir::Op::Constant)
+            weights = add_bytes(weights, static_cast<int64_t>(g.node(id).value.bytes()));
+    if (weights > lim) over_limit("the graph's constants", weights, limit);
+    for (int id = 0; id < g.size(); ++id) {
+        const ir::Node& n = g.node(id);
+        if (n.dead || n.op == ir::Op::Constant) continue;
+        int64_t bytes = 0;
+        if (__builtin_mul_overflow(num_elements(n.shape), int64_t{4}, &bytes)) bytes = INT64_MAX;
+        if (add_bytes(weights, bytes) > lim) over_limit("the constants and tensor '" + n.name + "'", add_bytes(weights, bytes), limit);
+    }
+    return weights;
+}
+
+// After scheduling, before any buffer exists: the constants plus one run's workspace.
+void check_plan_memory(const rt::Plan& plan, int64_t weights, size_t limit) {
+    int64_t total = weights;
+    for (const rt::SlotDesc& s : plan.slots) {
+        if (s.param_index >= 0) continue;
+        __int128 bytes = s.bytes; // recomputed wide: a huge halo must not wrap around
+        if (s.kind != rt::SlotDesc::F32Plain) {
+            const ActLayout& l = s.layout;
+            bytes = __int128{l.N} * (l.H + l.halo_t + l.halo_b) * (l.W + l.halo_l + l.halo_r) * l.c_stride * l.elem_bytes;
+        }
+        total = bytes > INT64_MAX ? INT64_MAX : add_bytes(total, add_bytes(static_cast<int64_t>(bytes), 128));
+    }
+    if (static_cast<uint64_t>(total) > limit) over_limit("the constants and one run's workspace", total, limit);
+}
+
+} // namespace
+
 CompiledModel compile(const Graph& graph, const CompileOptions& options) {
+    const CompileMxcsr mxcsr;
+    const int64_t weights = check_graph_memory(graph.ir(), options.max_memory_bytes);
     ir::Graph g = graph.ir();
     if (g.results().empty()) throw Error(ErrorCode::InvalidArgument, "<model>", "graph has no Result");
     LowerOptions lo;
@@ -63,6 +126,7 @@ CompiledModel compile(const Graph& graph, const CompileOptions& options) {
     so.isa = resolve_isa(options.max_isa, options.allow_unsupported_isa);
     so.threads = options.threads < 1 ? 1 : options.threads;
     rt::Plan plan = schedule(g, so);
+    check_plan_memory(plan, weights, options.max_memory_bytes);
     auto impl = std::make_unique<CompiledModel::Impl>(std::move(plan), so.threads, so.isa);
     impl->fallback_nodes = fp32_fallback_nodes(g);
     return CompiledModel(std::move(impl));

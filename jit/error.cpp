@@ -13,6 +13,7 @@ const char* to_string(ErrorCode c) {
     case ErrorCode::BadInput: return "bad input";
     case ErrorCode::JitFailure: return "jit failure";
     case ErrorCode::Internal: return "internal";
+    case ErrorCode::ResourceLimit: return "resource limit";
     }
     return "?";
 }

@@ -43,7 +43,28 @@ const ir::Node& f32_input(const ir::Graph& g, const std::string& name, NodeRef r
     return n;
 }
 
+// Arithmetic on attribute values and dimensions: an overflow is an Error naming the node.
+int64_t add_ck(const std::string& name, int64_t a, int64_t b) {
+    int64_t r = 0;
+    if (__builtin_add_overflow(a, b, &r))
+        throw Error(ErrorCode::InvalidArgument, name, "attribute values and dimensions overflow int64");
+    return r;
+}
+int64_t mul_ck(const std::string& name, int64_t a, int64_t b) {
+    int64_t r = 0;
+    if (__builtin_mul_overflow(a, b, &r))
+        throw Error(ErrorCode::InvalidArgument, name, "attribute values and dimensions overflow int64");
+    return r;
+}
+
+// Every node's output shape must have an element count that fits int64.
+void require_countable(const std::string& name, const Shape& s) {
+    int64_t n = 1;
+    for (int64_t d : s) n = mul_ck(name, n, d);
+}
+
 ir::Node make(ir::Op op, const std::string& name, std::vector<int> inputs, Shape shape) {
+    require_countable(name, shape);
     ir::Node n;
     n.op = op;
     n.name = name;
@@ -65,10 +86,17 @@ void require_positive_dims(const std::string& name, const Shape& s, const char* 
 void require_pair(const std::string& name, const std::vector<int64_t>& v, int64_t min, const char* what) {
     if (v.size() != 2)
         throw Error(ErrorCode::InvalidArgument, name, std::string(what) + " needs 2 values, got " + std::to_string(v.size()));
-    for (int64_t e : v)
+    // Kernel sizes, strides, pads and dilations above 2^24 are refused: no model needs them, and the
+    // layouts' halos and index arithmetic stay far from int64 overflow.
+    constexpr int64_t kMaxAttribute = int64_t{1} << 24;
+    for (int64_t e : v) {
         if (e < min)
             throw Error(ErrorCode::InvalidArgument, name,
                         std::string(what) + " " + to_string(v) + " has a value < " + std::to_string(min));
+        if (e > kMaxAttribute)
+            throw Error(ErrorCode::InvalidArgument, name,
+                        std::string(what) + " " + to_string(v) + " has a value > 2^24");
+    }
 }
 
 // numpy rule for one operand: `from` stretches to `to` without changing `to`.
@@ -81,23 +109,27 @@ bool broadcasts_to(const Shape& from, const Shape& to) {
 }
 
 // Output size of one spatial conv axis, or 0 when the (dilated) kernel does not fit.
-int64_t conv_out(int64_t in, int64_t k, int64_t stride, int64_t dil, int64_t pb, int64_t pe) {
-    const int64_t span = in + pb + pe, eff = dil * (k - 1) + 1;
+int64_t conv_out(const std::string& name, int64_t in, int64_t k, int64_t stride, int64_t dil, int64_t pb, int64_t pe) {
+    const int64_t span = add_ck(name, add_ck(name, in, pb), pe), eff = add_ck(name, mul_ck(name, dil, k - 1), 1);
     return span < eff ? 0 : (span - eff) / stride + 1;
 }
 
 // Output size of one pooling axis (the kernel must fit the padded input; checked by the caller).
-int64_t pool_out(int64_t in, int64_t k, int64_t stride, int64_t pb, int64_t pe, RoundingType r) {
-    const int64_t span = in + pb + pe - k;
-    return (r == RoundingType::ceil ? (span + stride - 1) / stride : span / stride) + 1;
+int64_t pool_out(const std::string& name, int64_t in, int64_t k, int64_t stride, int64_t pb, int64_t pe, RoundingType r) {
+    const int64_t span = add_ck(name, add_ck(name, in, pb), pe) - k;
+    return (r == RoundingType::ceil ? span / stride + (span % stride != 0) : span / stride) + 1;
 }
 
 // The first output index of one pooling axis whose window holds no element of [lo, hi) (input
-// coordinates), or -1 when every window holds one.
+// coordinates), or -1 when every window holds one. Windows move right with the index, so only a
+// prefix can lie left of lo and only a suffix right of hi (closed form: no loop over the outputs).
 int64_t empty_window(int64_t n_out, int64_t k, int64_t stride, int64_t pb, int64_t lo, int64_t hi) {
-    for (int64_t o = 0; o < n_out; ++o) {
-        const int64_t first = o * stride - pb, last = first + k - 1;
-        if (last < lo || first >= hi) return o;
+    using i128 = __int128;
+    if (n_out < 1) return -1;
+    if (i128{-pb} + k - 1 < lo) return 0;
+    if (i128{n_out - 1} * stride - pb >= hi) {
+        const i128 o = (i128{hi} + pb + stride - 1) / stride; // first o with o*stride - pb >= hi
+        return static_cast<int64_t>(o < 0 ? 0 : o);
     }
     return -1;
 }
@@ -114,12 +146,12 @@ Shape pool_shape(const std::string& name, const Shape& xs, const PoolParams& p, 
     Shape out{xs[0], xs[1], 0, 0};
     for (size_t a = 0; a < 2; ++a) {
         const int64_t in = xs[2 + a];
-        if (in + p.pads_begin[a] + p.pads_end[a] < p.kernel[a])
+        if (add_ck(name, add_ck(name, in, p.pads_begin[a]), p.pads_end[a]) < p.kernel[a])
             throw Error(ErrorCode::ShapeMismatch, name,
                         "kernel " + to_string(p.kernel) + " does not fit the padded input " + to_string(xs));
-        out[2 + a] = pool_out(in, p.kernel[a], p.strides[a], p.pads_begin[a], p.pads_end[a], p.rounding);
+        out[2 + a] = pool_out(name, in, p.kernel[a], p.strides[a], p.pads_begin[a], p.pads_end[a], p.rounding);
         const bool padded_counts = avg && !p.exclude_pad;
-        const int64_t lo = padded_counts ? -p.pads_begin[a] : 0, hi = padded_counts ? in + p.pads_end[a] : in;
+        const int64_t lo = padded_counts ? -p.pads_begin[a] : 0, hi = padded_counts ? add_ck(name, in, p.pads_end[a]) : in;
         const int64_t bad = empty_window(out[2 + a], p.kernel[a], p.strides[a], p.pads_begin[a], lo, hi);
         if (bad >= 0)
             throw Error(ErrorCode::InvalidArgument, name,
@@ -146,6 +178,7 @@ Graph& Graph::operator=(Graph&&) noexcept = default;
 NodeRef Graph::parameter(const std::string& name, Shape shape, ElemType type) {
     ir::Graph& g = checked(g_, name);
     require_positive_dims(name, shape, "parameter");
+    require_countable(name, shape);
     if (type != ElemType::f32)
         throw Error(ErrorCode::UnsupportedOp, name,
                     std::string("parameter type ") + to_string(type) + ": non-f32 parameters need an importer");
@@ -209,8 +242,8 @@ NodeRef Graph::convolution(const std::string& name, NodeRef x, NodeRef weights, 
     require_pair(name, p.dilations, 1, "dilations");
     require_pair(name, p.pads_begin, 0, "pads_begin");
     require_pair(name, p.pads_end, 0, "pads_end");
-    const int64_t oh = conv_out(xs[2], ws[2], p.strides[0], p.dilations[0], p.pads_begin[0], p.pads_end[0]);
-    const int64_t ow = conv_out(xs[3], ws[3], p.strides[1], p.dilations[1], p.pads_begin[1], p.pads_end[1]);
+    const int64_t oh = conv_out(name, xs[2], ws[2], p.strides[0], p.dilations[0], p.pads_begin[0], p.pads_end[0]);
+    const int64_t ow = conv_out(name, xs[3], ws[3], p.strides[1], p.dilations[1], p.pads_begin[1], p.pads_end[1]);
     if (oh < 1 || ow < 1)
         throw Error(ErrorCode::ShapeMismatch, name,
                     "kernel " + to_string(ws) + " does not fit the padded input " + to_string(xs));
@@ -228,7 +261,7 @@ NodeRef Graph::group_convolution(const std::string& name, NodeRef x, NodeRef wei
     if (ws.size() != 5)
         throw Error(ErrorCode::ShapeMismatch, name,
                     "weights shape " + to_string(ws) + " is not rank 5 ([G, O/G, I/G, KH, KW])");
-    if (xs[1] != ws[0] * ws[2])
+    if (xs[1] != mul_ck(name, ws[0], ws[2]))
         throw Error(ErrorCode::ShapeMismatch, name,
                     "data has " + std::to_string(xs[1]) + " channels but weights " + to_string(ws) + " expect G*I/G = " +
                         std::to_string(ws[0] * ws[2]));
@@ -236,8 +269,8 @@ NodeRef Graph::group_convolution(const std::string& name, NodeRef x, NodeRef wei
     require_pair(name, p.dilations, 1, "dilations");
     require_pair(name, p.pads_begin, 0, "pads_begin");
     require_pair(name, p.pads_end, 0, "pads_end");
-    const int64_t oh = conv_out(xs[2], ws[3], p.strides[0], p.dilations[0], p.pads_begin[0], p.pads_end[0]);
-    const int64_t ow = conv_out(xs[3], ws[4], p.strides[1], p.dilations[1], p.pads_begin[1], p.pads_end[1]);
+    const int64_t oh = conv_out(name, xs[2], ws[3], p.strides[0], p.dilations[0], p.pads_begin[0], p.pads_end[0]);
+    const int64_t ow = conv_out(name, xs[3], ws[4], p.strides[1], p.dilations[1], p.pads_begin[1], p.pads_end[1]);
     if (oh < 1 || ow < 1)
         throw Error(ErrorCode::ShapeMismatch, name,
                     "kernel " + to_string(ws) + " does not fit the padded input " + to_string(xs));
@@ -345,7 +378,7 @@ NodeRef Graph::reshape(const std::string& name, NodeRef x, const Shape& target) 
         }
         if (out[i] < 1)
             throw Error(ErrorCode::InvalidArgument, name, "target " + to_string(target) + " has a negative dimension");
-        known *= out[i];
+        known = mul_ck(name, known, out[i]);
     }
     const int64_t count = num_elements(in);
     if (infer >= 0) {
@@ -387,7 +420,7 @@ NodeRef Graph::concat(const std::string& name, const std::vector<NodeRef>& input
                 throw Error(ErrorCode::ShapeMismatch, name,
                             "input " + role + " shape " + to_string(s) + " differs from " + to_string(g.node(inputs[0].id).shape) +
                                 " outside axis " + std::to_string(ax));
-            out[static_cast<size_t>(ax)] += s[static_cast<size_t>(ax)];
+            out[static_cast<size_t>(ax)] = add_ck(name, out[static_cast<size_t>(ax)], s[static_cast<size_t>(ax)]);
         }
         ids.push_back(inputs[i].id);
     }

@@ -1,6 +1,7 @@
 #include "qjit/tensor.hpp"
 
 #include <cstring>
+#include <new>
 
 #include "qjit/error.hpp"
 
@@ -26,7 +27,9 @@ const char* to_string(ElemType t) {
 
 int64_t num_elements(const Shape& s) {
     int64_t n = 1;
-    for (int64_t d : s) n *= d;
+    for (int64_t d : s)
+        if (__builtin_mul_overflow(n, d, &n))
+            throw Error(ErrorCode::InvalidArgument, "<shape>", "the element count of " + to_string(s) + " overflows int64");
     return n;
 }
 
@@ -39,7 +42,18 @@ std::string to_string(const Shape& s) {
 Tensor::Tensor(ElemType type, Shape shape) : type_(type), shape_(std::move(shape)) {
     for (int64_t d : shape_)
         if (d < 0) throw Error(ErrorCode::InvalidArgument, "<tensor>", "negative dimension in " + to_string(shape_));
-    bytes_ = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(num_elements(shape_)) * elem_size(type_), 0);
+    // A host tensor beyond 2^40 bytes (1 TiB) is refused before any allocation is tried.
+    constexpr int64_t kMaxTensorBytes = int64_t{1} << 40;
+    int64_t bytes = 0;
+    if (__builtin_mul_overflow(num_elements(shape_), static_cast<int64_t>(elem_size(type_)), &bytes) ||
+        bytes > kMaxTensorBytes)
+        throw Error(ErrorCode::ResourceLimit, "<tensor>", "a tensor of shape " + to_string(shape_) + " is too large");
+    try {
+        bytes_ = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(bytes), 0);
+    } catch (const std::bad_alloc&) {
+        throw Error(ErrorCode::ResourceLimit, "<tensor>",
+                    "cannot allocate " + std::to_string(bytes) + " bytes for shape " + to_string(shape_));
+    }
 }
 
 uint8_t* Tensor::mutable_bytes() {

@@ -15,6 +15,7 @@ enum class ErrorCode {
     BadInput,           // run() got tensors that do not match the model
     JitFailure,         // code generation failed
     Internal,           // an invariant of qjit itself broke
+    ResourceLimit,      // a tensor, the weights or a workspace exceed a limit (CompileOptions::max_memory_bytes)
 };
 
 const char* to_string(ErrorCode c);

@@ -1,5 +1,6 @@
 // qjit public C++ API: build a graph, compile it to x86 kernels, run it.
 #pragma once
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ struct CompileOptions {
     // Error(UnsupportedOp) on a host that cannot execute it.
     bool allow_unsupported_isa = false;
     bool allow_fp32_fallback = true; // false: a node that cannot run quantized is an Error
+    // Bound on the bytes compile() and one run() may hold: the graph's constants plus one run's
+    // workspace (every tensor buffer of the plan). Above it: Error(ResourceLimit), before allocating.
+    size_t max_memory_bytes = size_t{16} << 30;
 };
 
 // One generated (or fallback) kernel of a compiled model.
