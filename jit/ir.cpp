@@ -68,15 +68,30 @@ std::vector<int> Graph::consumers(int id) const {
 
 std::vector<int> Graph::topo_order() const {
     // Passes may insert a node after its users, so order by depth-first search from the Results.
+    // Iterative (an explicit stack): a chain of a million nodes must not overflow the call stack.
     std::vector<int> order, state(nodes_.size(), 0);
-    std::function<void(int)> visit = [&](int id) {
-        if (state[static_cast<size_t>(id)] == 2) return;
-        if (state[static_cast<size_t>(id)] == 1)
-            throw Error(ErrorCode::Internal, node(id).name, "graph has a cycle");
-        state[static_cast<size_t>(id)] = 1;
-        for (int in : node(id).inputs) visit(in);
-        state[static_cast<size_t>(id)] = 2;
-        order.push_back(id);
+    std::vector<std::pair<int, size_t>> stack; // (node, next input to visit)
+    auto visit = [&](int root) {
+        if (state[static_cast<size_t>(root)] == 2) return;
+        stack.emplace_back(root, 0);
+        state[static_cast<size_t>(root)] = 1;
+        while (!stack.empty()) {
+            auto& [id, next] = stack.back();
+            const std::vector<int>& ins = node(id).inputs;
+            if (next < ins.size()) {
+                const int in = ins[next++];
+                if (state[static_cast<size_t>(in)] == 1)
+                    throw Error(ErrorCode::Internal, node(in).name, "graph has a cycle");
+                if (state[static_cast<size_t>(in)] == 0) {
+                    state[static_cast<size_t>(in)] = 1;
+                    stack.emplace_back(in, 0);
+                }
+                continue;
+            }
+            state[static_cast<size_t>(id)] = 2;
+            order.push_back(id);
+            stack.pop_back();
+        }
     };
     for (const Node& n : nodes_)
         if (!n.dead && n.op == Op::Result) visit(n.id);
@@ -95,10 +110,16 @@ void Graph::replace_uses(int from, int to) {
 
 void Graph::remove_dead() {
     std::vector<char> live(nodes_.size(), 0);
-    std::function<void(int)> mark = [&](int id) {
-        if (live[static_cast<size_t>(id)]) return;
-        live[static_cast<size_t>(id)] = 1;
-        for (int in : node(id).inputs) mark(in);
+    std::vector<int> stack; // iterative, like topo_order
+    auto mark = [&](int root) {
+        stack.push_back(root);
+        while (!stack.empty()) {
+            const int id = stack.back();
+            stack.pop_back();
+            if (live[static_cast<size_t>(id)]) continue;
+            live[static_cast<size_t>(id)] = 1;
+            for (int in : node(id).inputs) stack.push_back(in);
+        }
     };
     for (const Node& n : nodes_)
         if (!n.dead && (n.op == Op::Result || n.op == Op::Parameter)) mark(n.id);
