@@ -7,6 +7,7 @@
 
 #include "tests/support/chain_check.hpp"
 #include "tools/model_zoo.hpp"
+#include "tools/random_graph.hpp"
 
 using namespace qjit;
 
@@ -66,4 +67,47 @@ TEST(Concurrency, ModelsCompiledOnSeveralThreadsMatchOracleB) {
         });
     for (auto& th : threads) th.join();
     for (int t = 0; t < kThreads; ++t) EXPECT_TRUE(errors[static_cast<size_t>(t)].empty()) << errors[static_cast<size_t>(t)];
+}
+
+// Random graphs (fp32 fallback steps, eltwise, pooling, concat): 8 threads compile their own graph and
+// run a shared one at the same time; every output equals the serial run's bytes.
+TEST(Concurrency, RandomGraphsCompiledAndRunFromEightThreads) {
+    constexpr int kThreads = 8;
+    std::vector<rgraph::RandomGraph> graphs;
+    std::vector<std::vector<Tensor>> serial;
+    std::vector<CompiledModel> shared;
+    for (uint64_t seed = 11; graphs.size() < kThreads; ++seed) {
+        rgraph::RandomGraph rg = rgraph::build_random_graph(seed);
+        try {
+            CompiledModel m = compile(rg.graph);
+            serial.push_back(m.run(rg.inputs));
+            shared.push_back(std::move(m));
+            graphs.push_back(std::move(rg));
+        } catch (const Error&) {
+        }
+    }
+    std::vector<std::string> errors(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+        threads.emplace_back([&, t] {
+            const size_t i = static_cast<size_t>(t);
+            try {
+                CompiledModel own = compile(graphs[i].graph); // compiles race with the others' runs
+                for (int r = 0; r < 3; ++r) {
+                    const size_t j = (i + static_cast<size_t>(r)) % kThreads; // a model other threads also run
+                    const std::vector<Tensor> a = own.run(graphs[i].inputs), b = shared[j].run(graphs[j].inputs);
+                    std::string why;
+                    for (size_t k = 0; k < a.size() && errors[i].empty(); ++k)
+                        if (!tsupport::same_bytes(serial[i][k], a[k], &why)) errors[i] = "own model: " + why;
+                    for (size_t k = 0; k < b.size() && errors[i].empty(); ++k)
+                        if (!tsupport::same_bytes(serial[j][k], b[k], &why)) errors[i] = "shared model: " + why;
+                }
+            } catch (const std::exception& e) {
+                errors[i] = e.what();
+            }
+        });
+    for (auto& th : threads) th.join();
+    for (int t = 0; t < kThreads; ++t)
+        EXPECT_TRUE(errors[static_cast<size_t>(t)].empty()) << "thread " << t << " (seed " << graphs[static_cast<size_t>(t)].seed
+                                                            << "): " << errors[static_cast<size_t>(t)];
 }
