@@ -4,7 +4,7 @@ set -euo pipefail
 # bochs bochsbios vgabios nasm: the emulated AVX-512 tests (tests/emu); libasmjit-dev: the encoder
 # cross-check of the instruction audit (tests only).
 pkgs=(g++ cmake ninja-build libxbyak-dev libgtest-dev libbenchmark-dev libzydis-dev libasmjit-dev ccache
-      bochs bochsbios vgabios nasm)
+      bochs bochsbios vgabios nasm libpugixml-dev pkg-config)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
