@@ -2,9 +2,10 @@
 # Installs the Debian 12 packages qjit needs to build and test, if any is missing. Safe to rerun.
 set -euo pipefail
 # bochs bochsbios vgabios nasm: the emulated AVX-512 tests (tests/emu); libasmjit-dev: the encoder
-# cross-check of the instruction audit (tests only).
+# cross-check of the instruction audit (tests only); clang + libclang-rt-14-dev: the sanitizer and
+# libFuzzer builds (scripts/sanitize.sh, fuzz/).
 pkgs=(g++ cmake ninja-build libxbyak-dev libgtest-dev libbenchmark-dev libzydis-dev libasmjit-dev ccache
-      bochs bochsbios vgabios nasm libpugixml-dev pkg-config)
+      bochs bochsbios vgabios nasm libpugixml-dev pkg-config clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
