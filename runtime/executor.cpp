@@ -54,7 +54,9 @@ std::unique_ptr<Executor::Workspace> Executor::make_workspace() const {
         }
         const size_t bytes = static_cast<size_t>((s.bytes + 63) / 64 * 64 + 64);
         uint8_t* p = static_cast<uint8_t*>(std::aligned_alloc(64, bytes));
-        if (!p) throw Error(ErrorCode::Internal, "<executor>", "out of memory");
+        if (!p)
+            throw Error(ErrorCode::ResourceLimit, "<executor>",
+                        "cannot allocate a " + std::to_string(bytes) + "-byte workspace buffer");
         std::memset(p, 0, bytes);
         if (!s.init.empty()) std::memcpy(p, s.init.data(), s.init.size());
         ws->buffers.emplace_back(p, free_aligned);
