@@ -29,6 +29,16 @@ const char* to_string(Op op) {
     case Op::QAvgPool: return "QAvgPool";
     case Op::Concat: return "Concat";
     case Op::QEltwise: return "QEltwise";
+    case Op::Subtract: return "Subtract";
+    case Op::Sigmoid: return "Sigmoid";
+    case Op::HardSigmoid: return "HardSigmoid";
+    case Op::HardSwish: return "HardSwish";
+    case Op::LeakyRelu: return "LeakyRelu";
+    case Op::Softmax: return "Softmax";
+    case Op::Transpose: return "Transpose";
+    case Op::Pad: return "Pad";
+    case Op::Resize: return "Resize";
+    case Op::Tile: return "Tile";
     }
     return "?";
 }

@@ -25,6 +25,9 @@ enum class Op {
     MaxPool,          // attr: pool; f32, or u8 level indices after propagate_dequantize (s > 0)
     AvgPool,          // attr: pool
     Concat,     // along attr concat_axis; also on u8 level tensors after lowering (a copy)
+    // float-only ops (fp32 fallback): attrs alpha/beta, axis (Softmax), ints (Transpose perm,
+    // Pad begin..end, Tile repeats), resize
+    Subtract, Sigmoid, HardSigmoid, HardSwish, LeakyRelu, Softmax, Transpose, Pad, Resize, Tile,
     // lowered ops (created by passes)
     Quantize,   // f32 -> u8 level index k (FakeQuantize §1.1 step 3); attr: act
     Dequantize, // u8 k -> f32 value fl(fl(fl(k/(L-1))*fl(oh-ol))+ol); attr: act
@@ -58,6 +61,10 @@ struct Node {
     std::shared_ptr<const QuantWeights> qweights;
     int64_t concat_axis = 0;                  // Concat (normalized to 0..rank-1)
     std::shared_ptr<const QEltwiseDesc> qelt; // QEltwise
+    float alpha = 0, beta = 0;                // HardSigmoid, LeakyRelu; Pad value in alpha
+    int64_t axis = 0;                         // Softmax (normalized)
+    std::vector<int64_t> ints;                // Transpose perm, Pad begin then end, Tile repeats
+    ResizeParams resize;                      // Resize
 };
 
 class Graph {

@@ -1,6 +1,7 @@
 #include "runtime/float_node_eval.hpp"
 
 #include "runtime/ref_ops.hpp"
+#include "runtime/ref_ops_extra.hpp"
 
 namespace qjit::ref {
 
@@ -24,6 +25,21 @@ Tensor eval_float_node(const ir::Node& n, const std::vector<const Tensor*>& in, 
     case ir::Op::Clamp: need(1); return clamp(*in[0], n.clamp_lo, n.clamp_hi);
     case ir::Op::Reshape: need(1); return reshape(*in[0], n.shape);
     case ir::Op::Concat: return concat(in, n.concat_axis);
+    case ir::Op::Subtract: need(2); return subtract(*in[0], *in[1]);
+    case ir::Op::Sigmoid: need(1); return sigmoid(*in[0]);
+    case ir::Op::HardSigmoid: need(1); return hard_sigmoid(*in[0], n.alpha, n.beta);
+    case ir::Op::HardSwish: need(1); return hard_swish(*in[0]);
+    case ir::Op::LeakyRelu: need(1); return leaky_relu(*in[0], n.alpha);
+    case ir::Op::Softmax: need(1); return softmax(*in[0], n.axis);
+    case ir::Op::Transpose: need(1); return transpose(*in[0], n.ints);
+    case ir::Op::Pad: {
+        need(1);
+        const size_t r = n.ints.size() / 2;
+        return pad(*in[0], {n.ints.begin(), n.ints.begin() + static_cast<long>(r)},
+                   {n.ints.begin() + static_cast<long>(r), n.ints.end()}, n.alpha);
+    }
+    case ir::Op::Resize: need(1); return resize(*in[0], n.shape, n.resize);
+    case ir::Op::Tile: need(1); return tile(*in[0], n.ints);
     default:
         throw Error(ErrorCode::Internal, n.name, std::string("not a float compute op: ") + ir::to_string(n.op));
     }

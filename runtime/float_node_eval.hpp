@@ -1,5 +1,5 @@
 // Evaluates one float-graph node (FakeQuantize, Convolution, MatMul, Add, Multiply, Relu, Clamp,
-// Reshape, Concat) with the reference ops. Shared by Oracle A, Oracle B's fp32 regions and the runtime's
+// Reshape, Concat and the float-only ops of ref_ops_extra) with the reference ops. Shared by Oracle A, Oracle B's fp32 regions and the runtime's
 // fp32 fallback steps, so all three compute the same bits.
 #pragma once
 #include <vector>

@@ -5,6 +5,7 @@
 
 #include "jit/fq_math.hpp"
 #include "qjit/error.hpp"
+#include "runtime/float_node_eval.hpp"
 #include "runtime/ref_ops.hpp"
 
 namespace qjit::oracle {
@@ -75,6 +76,16 @@ std::vector<Tensor> run_oracle_a(const ir::Graph& g, const std::vector<Tensor>& 
             break;
         }
         case ir::Op::Result: out = in(n, 0); break;
+        case ir::Op::Subtract:
+        case ir::Op::Sigmoid:
+        case ir::Op::HardSigmoid:
+        case ir::Op::HardSwish:
+        case ir::Op::LeakyRelu:
+        case ir::Op::Softmax:
+        case ir::Op::Transpose:
+        case ir::Op::Pad:
+        case ir::Op::Resize:
+        case ir::Op::Tile: out = ref::eval_float_node(g, n, v, options.fp64_accumulate); break;
         case ir::Op::Quantize:
         case ir::Op::Dequantize:
         case ir::Op::QConv:

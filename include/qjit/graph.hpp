@@ -39,6 +39,18 @@ struct PoolParams {
     bool exclude_pad = true; // AvgPool only
 };
 
+// Resize (ONNX Resize-11..19 semantics on the two spatial axes of NCHW data).
+enum class ResizeMode { nearest, linear };
+enum class ResizeCoord { half_pixel, pytorch_half_pixel, align_corners, asymmetric, tf_half_pixel_for_nn };
+enum class ResizeNearest { round_prefer_floor, round_prefer_ceil, floor, ceil };
+struct ResizeParams {
+    ResizeMode mode = ResizeMode::nearest;
+    ResizeCoord coord = ResizeCoord::half_pixel;
+    ResizeNearest nearest = ResizeNearest::round_prefer_floor;
+    // Scale of H and W used by the coordinate transform (output / input unless the model gave scales).
+    std::vector<float> scales{1.f, 1.f};
+};
+
 // A handle to the (single) output of a node.
 struct NodeRef {
     int id = -1;
@@ -82,6 +94,27 @@ public:
     // Concatenation along `axis` (negative counts from the end); every other dimension must match.
     NodeRef concat(const std::string& name, const std::vector<NodeRef>& inputs, int64_t axis);
     NodeRef result(const std::string& name, NodeRef x);
+
+    // Float ops without a quantized kernel yet: they run in fp32 (mixed precision, describe() says so).
+    NodeRef subtract(const std::string& name, NodeRef a, NodeRef b); // numpy broadcast
+    NodeRef sigmoid(const std::string& name, NodeRef x);
+    // max(0, min(1, alpha*x + beta)).
+    NodeRef hard_sigmoid(const std::string& name, NodeRef x, float alpha, float beta);
+    // x * max(0, min(1, x/6 + 1/2)).
+    NodeRef hard_swish(const std::string& name, NodeRef x);
+    // x < 0 ? alpha*x : x.
+    NodeRef leaky_relu(const std::string& name, NodeRef x, float alpha);
+    // exp(x - max) / sum along `axis` (negative counts from the end).
+    NodeRef softmax(const std::string& name, NodeRef x, int64_t axis);
+    // out.shape[i] = x.shape[perm[i]].
+    NodeRef transpose(const std::string& name, NodeRef x, const std::vector<int64_t>& perm);
+    // Constant padding (pads >= 0, one begin and one end per axis).
+    NodeRef pad(const std::string& name, NodeRef x, const std::vector<int64_t>& pads_begin,
+                const std::vector<int64_t>& pads_end, float value);
+    // Rank-4 NCHW data; out_shape keeps N and C and sets H, W.
+    NodeRef resize(const std::string& name, NodeRef x, const Shape& out_shape, const ResizeParams& p);
+    // numpy tile: out.shape[i] = x.shape[i] * repeats[i] (repeats >= 1, one per axis).
+    NodeRef tile(const std::string& name, NodeRef x, const std::vector<int64_t>& repeats);
 
     const Shape& shape_of(NodeRef r) const;
     ElemType type_of(NodeRef r) const;

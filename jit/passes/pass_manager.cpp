@@ -38,6 +38,16 @@ std::vector<std::string> fp32_fallback_nodes(const ir::Graph& g) {
         case ir::Op::Clamp:
         case ir::Op::GroupConvolution:
         case ir::Op::AvgPool:
+        case ir::Op::Subtract:
+        case ir::Op::Sigmoid:
+        case ir::Op::HardSigmoid:
+        case ir::Op::HardSwish:
+        case ir::Op::LeakyRelu:
+        case ir::Op::Softmax:
+        case ir::Op::Transpose:
+        case ir::Op::Pad:
+        case ir::Op::Resize:
+        case ir::Op::Tile:
             r.push_back(n.name);
             break;
         case ir::Op::MaxPool: // on u8 level indices it is quantized (propagate_dequantize)
