@@ -38,6 +38,22 @@ int level_index(float x, float il, float ih, int levels) {
     return static_cast<int>(k);
 }
 
+float fake_quantize_and_level(float x, float il, float ih, float ol, float oh, int levels, int* k) {
+    const float lo = il < ih ? il : ih;
+    const float hi = il < ih ? ih : il;
+    if (x <= lo) {
+        *k = 0;
+        return ol;
+    }
+    if (x > hi) {
+        *k = levels - 1;
+        return oh;
+    }
+    const float kf = level_index_f(x, il, ih, levels);
+    *k = kf > 0.0f ? static_cast<int>(kf) : 0; // NaN and 0
+    return (kf / static_cast<float>(levels - 1)) * (oh - ol) + ol;
+}
+
 float level_value(int k, float ol, float oh, int levels) {
     return (static_cast<float>(k) / static_cast<float>(levels - 1)) * (oh - ol) + ol;
 }

@@ -15,6 +15,9 @@ float fake_quantize(float x, float il, float ih, float ol, float oh, int levels)
 // NaN gives 0 (the clamp of §4.2 step 4 / §8.5).
 int level_index(float x, float il, float ih, int levels);
 
+// fake_quantize and level_index of one x in one pass: returns the former, stores the latter in *k.
+float fake_quantize_and_level(float x, float il, float ih, float ol, float oh, int levels, int* k);
+
 // Float value of level k: fl(fl(fl(k/(L-1)) * fl(oh-ol)) + ol).
 float level_value(int k, float ol, float oh, int levels);
 

@@ -10,9 +10,9 @@ static_assert(sizeof(BroadcastOperand) == 88, "BroadcastOperand changed: update 
 static_assert(sizeof(ConvGeom) == 144, "ConvGeom changed: update KernelKey::add(const ConvGeom&)");
 static_assert(sizeof(ConvBlocking) == 20, "ConvBlocking changed: update KernelKey::add(const ConvBlocking&)");
 static_assert(sizeof(ActQuant) == 112, "ActQuant changed: update KernelKey::add(const ActQuant&)");
-static_assert(sizeof(QuantWeights) == 176, "QuantWeights changed: update KernelKey::add(const QuantWeights&)");
+static_assert(sizeof(QuantWeights) == 160, "QuantWeights changed: update KernelKey::add(const QuantWeights&)");
 static_assert(sizeof(PostOp) == 72, "PostOp changed: update KernelKey::add(const std::vector<PostOp>&)");
-static_assert(sizeof(QConvDesc) == 600, "QConvDesc changed: update KernelKey::add(const QConvDesc&)");
+static_assert(sizeof(QConvDesc) == 584, "QConvDesc changed: update KernelKey::add(const QConvDesc&)");
 static_assert(sizeof(QConvConsts) == 304, "QConvConsts changed: update KernelKey::add(const QConvConsts&)");
 static_assert(sizeof(QEltwiseDesc) == 408, "QEltwiseDesc changed: update KernelKey::add(const QEltwiseDesc&)");
 static_assert(sizeof(EltwiseConsts) == 264, "EltwiseConsts changed: update KernelKey::add(const EltwiseConsts&)");
@@ -94,7 +94,7 @@ KernelKey& KernelKey::add(const ActQuant& q) {
 }
 
 KernelKey& KernelKey::add(const QuantWeights& w) {
-    return vec(w.q).vec(w.s_w).vec(w.z_w).vec(w.n_dropped).vec(w.const_channel).vec(w.w_c).vec(w.w_float).i(w.levels);
+    return vec(w.q.vec()).vec(w.s_w).vec(w.z_w).vec(w.n_dropped).vec(w.const_channel).vec(w.w_c).vec(w.w_float.vec()).i(w.levels);
 }
 
 KernelKey& KernelKey::add(const std::vector<PostOp>& post) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "jit/cow_vector.hpp"
 #include "qjit/tensor.hpp"
 
 namespace qjit {
@@ -47,14 +48,16 @@ struct ConvGeom {
 };
 
 // Weights after FakeQuantize folding (spec §2.4): w = s_w[o] * (q_w - z_w[o]).
+// The two per-weight arrays are copy-on-write: copies of a QuantWeights (and of the QConvDesc that
+// holds it) share them until one is written.
 struct QuantWeights {
-    std::vector<int8_t> q;      // OIHW codes q = k - floor(L/2); 0 in constant channels
+    CowVector<int8_t> q;        // OIHW codes q = k - floor(L/2); 0 in constant channels
     std::vector<double> s_w;    // per OC
     std::vector<double> z_w;    // per OC, snapped to 0 when |z_w| <= 2^-16
     std::vector<double> n_dropped; // per OC: the z_w that was snapped away (for §4.6 tolerance)
     std::vector<uint8_t> const_channel; // per OC: ol_w == oh_w
     std::vector<double> w_c;    // per OC: the constant weight value of a constant channel
-    std::vector<float> w_float; // OIHW: Oracle A's fp32 weight values (FakeQuantize output)
+    CowVector<float> w_float;   // OIHW: Oracle A's fp32 weight values (FakeQuantize output)
     int levels = 256;
     bool symmetric() const; // every z_w == 0 and no constant channel
 };

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <utility>
 
 #include "jit/fq_math.hpp"
 #include "qjit/error.hpp"
@@ -236,6 +237,23 @@ TEST(FqMath, LevelValueIsTheStepwiseDequantize) {
             volatile float v = t + -0.7f;
             ASSERT_EQ(bits(level_value(k, -0.7f, 0.9f, L)), bits(v)) << "L=" << L << " k=" << k;
         }
+}
+
+// The one-pass form used by the weight folding is both functions at once, bit for bit.
+TEST(FqMath, FakeQuantizeAndLevelEqualsBothFunctions) {
+    std::mt19937 r(11);
+    std::uniform_real_distribution<float> u(-3.0f, 3.0f);
+    const float specials[] = {kNaN, kInf, -kInf, 0.0f, -0.0f, -1.0f, 1.0f, 2.5f, -2.5f};
+    for (int i = 0; i < 20000; ++i) {
+        const int L = 2 + static_cast<int>(r() % 255);
+        float il = u(r), ih = u(r), ol = u(r), oh = u(r);
+        if (i % 7 == 0) std::swap(il, ih);
+        const float x = i % 50 == 0 ? specials[(i / 50) % 9] : i % 11 == 0 ? il : i % 13 == 0 ? ih : u(r);
+        int k = -1;
+        const float y = qjit::fq::fake_quantize_and_level(x, il, ih, ol, oh, L, &k);
+        ASSERT_EQ(bits(y), bits(fake_quantize(x, il, ih, ol, oh, L))) << x << " " << il << " " << ih;
+        ASSERT_EQ(k, level_index(x, il, ih, L)) << x << " " << il << " " << ih;
+    }
 }
 
 TEST(FqMath, RequiresRoundToNearest) {

@@ -96,8 +96,10 @@ bool fold_one(ir::Graph& g, int id) {
 
     auto qw = std::make_shared<QuantWeights>();
     qw->levels = L;
-    qw->q.assign(static_cast<size_t>(w.numel()), 0);
-    qw->w_float.assign(static_cast<size_t>(w.numel()), 0.0f);
+    std::vector<int8_t>& q = qw->q.mut();
+    std::vector<float>& w_float = qw->w_float.mut();
+    q.assign(static_cast<size_t>(w.numel()), 0);
+    w_float.assign(static_cast<size_t>(w.numel()), 0.0f);
     qw->s_w.assign(static_cast<size_t>(oc), 0.0);
     qw->z_w.assign(static_cast<size_t>(oc), 0.0);
     qw->n_dropped.assign(static_cast<size_t>(oc), 0.0);
@@ -105,6 +107,7 @@ bool fold_one(ir::Graph& g, int id) {
     qw->w_c.assign(static_cast<size_t>(oc), 0.0);
     Tensor value(ElemType::f32, ws);
     float* val = value.data<float>();
+    const float* wf = w.type() == ElemType::f32 ? w.data<float>() : nullptr;
     const int c = L / 2;
     for (int64_t o = 0; o < oc; ++o) {
         const size_t ou = static_cast<size_t>(o);
@@ -112,12 +115,12 @@ bool fold_one(ir::Graph& g, int id) {
         const bool cst = ol == oh;
         for (int64_t j = 0; j < inner; ++j) {
             const int64_t s = src(o, j);
-            const float x = w.at_f32(s);
-            const float y = fq::fake_quantize(x, il, ih, ol, oh, L);
+            const float x = wf ? wf[s] : w.at_f32(s);
+            int k = 0;
+            const float y = fq::fake_quantize_and_level(x, il, ih, ol, oh, L, &k);
             val[s] = y;
-            qw->w_float[static_cast<size_t>(o * inner + j)] = y;
-            qw->q[static_cast<size_t>(o * inner + j)] =
-                cst ? int8_t{0} : static_cast<int8_t>(fq::level_index(x, il, ih, L) - c);
+            w_float[static_cast<size_t>(o * inner + j)] = y;
+            q[static_cast<size_t>(o * inner + j)] = cst ? int8_t{0} : static_cast<int8_t>(k - c);
         }
         if (cst) {
             qw->const_channel[ou] = 1;
