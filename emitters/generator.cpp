@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "emitters/disasm.hpp"
+#include "emitters/perf_map.hpp"
 #include "qjit/error.hpp"
 
 namespace qjit {
@@ -99,6 +100,7 @@ std::unique_ptr<GeneratedKernel> build_kernel(const std::string& name, size_t si
             auto k = std::make_unique<GeneratedKernel>(std::move(gen));
             k->name = name;
             dump_kernel_if_requested(name, k->code(), k->code_size(), k->text_bytes()); // QJIT_DUMP=DIR
+            perf_map_if_requested(name, k->code(), k->text_bytes());                   // QJIT_PERF_MAP=1
             return k;
         } catch (const Xbyak::Error& e) {
             if (static_cast<int>(e) == Xbyak::ERR_CODE_IS_TOO_BIG && size < cap) {

@@ -1,6 +1,7 @@
 // qjit::compile and CompiledModel: import -> passes -> schedule -> emit -> runtime executor.
 #include <xmmintrin.h>
 
+#include <chrono>
 #include <sstream>
 
 #include "isa/isa.hpp"
@@ -10,6 +11,7 @@
 #include "qjit/qjit.hpp"
 #include "runtime/executor.hpp"
 #include "runtime/plan.hpp"
+#include "runtime/verbose.hpp"
 
 namespace qjit {
 
@@ -115,6 +117,7 @@ void check_plan_memory(const rt::Plan& plan, int64_t weights, size_t limit) {
 } // namespace
 
 CompiledModel compile(const Graph& graph, const CompileOptions& options) {
+    const auto t_start = std::chrono::steady_clock::now();
     const CompileMxcsr mxcsr;
     const int64_t weights = check_graph_memory(graph.ir(), options.max_memory_bytes);
     ir::Graph g = graph.ir();
@@ -129,6 +132,11 @@ CompiledModel compile(const Graph& graph, const CompileOptions& options) {
     check_plan_memory(plan, weights, options.max_memory_bytes);
     auto impl = std::make_unique<CompiledModel::Impl>(std::move(plan), so.threads, so.isa);
     impl->fallback_nodes = fp32_fallback_nodes(g);
+    if (impl->exec.verbose()) { // QJIT_VERBOSE (runtime/verbose.hpp)
+        impl->exec.set_step_shapes(rt::step_shapes(g, impl->exec.plan()));
+        rt::verbose_compile_line(impl->exec.plan(), to_string(so.isa), so.threads,
+                                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_start).count());
+    }
     return CompiledModel(std::move(impl));
 }
 

@@ -1,10 +1,12 @@
 #include "runtime/executor.hpp"
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <xmmintrin.h>
 
 #include "runtime/act_layout.hpp"
+#include "runtime/verbose.hpp"
 
 namespace qjit::rt {
 
@@ -40,7 +42,7 @@ Tensor read_slot_f32(const SlotDesc& s, const uint8_t* data) {
     return t;
 }
 
-Executor::Executor(Plan plan, int threads) : plan_(std::move(plan)), pool_(threads) {
+Executor::Executor(Plan plan, int threads) : plan_(std::move(plan)), pool_(threads), verbose_(verbose_requested()) {
     free_.push_back(make_workspace());
 }
 
@@ -100,8 +102,9 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
             const_cast<uint8_t*>(static_cast<const uint8_t*>(inputs[i].raw()));
     uint8_t* const* slots = ws->ptrs.data();
     std::unique_lock<std::mutex> pool_lock(pool_mu_, std::try_to_lock);
-    for (const auto& step : plan_.steps) {
-        const Step* st = step.get();
+    for (size_t si = 0; si < plan_.steps.size(); ++si) {
+        const Step* st = plan_.steps[si].get();
+        const auto t0 = verbose_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
         if (pool_lock.owns_lock()) {
             pool_.parallel_for(st->work_items(), [st, slots](int64_t b, int64_t e) {
                 const MxcsrScope mx;
@@ -111,6 +114,10 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
             const MxcsrScope mx;
             st->run(slots, 0, st->work_items());
         }
+        if (verbose_)
+            verbose_exec_line(st->info, si < step_shapes_.size() ? step_shapes_[si] : "",
+                              pool_lock.owns_lock() ? pool_.threads() : 1,
+                              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
     if (pool_lock.owns_lock()) pool_lock.unlock();
     std::vector<Tensor> out;

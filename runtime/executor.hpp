@@ -6,6 +6,7 @@
 #pragma once
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "runtime/plan.hpp"
@@ -19,6 +20,9 @@ public:
     std::vector<Tensor> run(const std::vector<Tensor>& inputs);
     const Plan& plan() const { return plan_; }
     int threads() const { return pool_.threads(); }
+    // QJIT_VERBOSE (runtime/verbose.hpp), read when the executor is built: the step shapes to print.
+    bool verbose() const { return verbose_; }
+    void set_step_shapes(std::vector<std::string> shapes) { step_shapes_ = std::move(shapes); }
 
 private:
     struct Workspace {
@@ -34,6 +38,8 @@ private:
     std::mutex pool_mu_; // held by the run that uses the pool
     std::mutex ws_mu_;
     std::vector<std::unique_ptr<Workspace>> free_;
+    bool verbose_ = false;
+    std::vector<std::string> step_shapes_;
 };
 
 } // namespace qjit::rt

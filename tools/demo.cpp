@@ -14,6 +14,7 @@
 #include "runtime/oracle_b.hpp"
 #include "runtime/oracle_check.hpp"
 #include "tools/model_zoo.hpp"
+#include "tools/ov_writer.hpp"
 
 using namespace qjit;
 
@@ -26,9 +27,14 @@ static uint64_t fnv1a(const void* p, size_t n) {
 int main(int argc, char** argv) {
     int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     int runs = 200;
+    // The model is also written as OpenVINO IR (XML + bin) for `qjit run`; default: next to this binary.
+    std::string model_out = argv[0];
+    model_out = (model_out.rfind('/') == std::string::npos ? std::string(".") : model_out.substr(0, model_out.rfind('/'))) +
+                "/demo_model.xml";
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--runs") && i + 1 < argc) runs = std::atoi(argv[++i]);
+        else if (!std::strcmp(argv[i], "--model-out") && i + 1 < argc) model_out = argv[++i];
     }
     try {
         zoo::ChainConfig cfg;
@@ -38,6 +44,9 @@ int main(int argc, char** argv) {
         const Graph graph = zoo::build_chain(cfg);
         std::printf("model: Parameter -> FQ -> Conv3x3 (per-channel FQ weights, bias) -> Relu -> FQ -> Conv1x1 -> FQ"
                     " -> Reshape -> MatMul -> Result\n       %s\n", cfg.str().c_str());
+        tools::write_openvino_ir(graph, model_out, "qjit_demo");
+        std::printf("       written as OpenVINO IR: %s (+ .bin); run it with: qjit run %s\n", model_out.c_str(),
+                    model_out.c_str());
 
         const auto t0 = std::chrono::steady_clock::now();
         CompileOptions opt;
