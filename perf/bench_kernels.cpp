@@ -20,6 +20,7 @@
 //   --onednn_isa=ISA        cap oneDNN: avx2 (default: what qjit targets), avx2_vnni, avx512_core_vnni, all
 //   --qjit_isa=ISA          qjit's level: avx2 (default), avx2_vnni, avx512_core, avx512_core_vnni, native
 //   --qjit_threads=1,2      thread counts
+//   --qjit_dw_blocking=PxV  depthwise tile: P pixels x V vectors of output channels (default: the scheduler's)
 //   --qjit_peak_seconds=S   peak probe sample length (default 0.02; 0 = probe lazily)
 //   --qjit_hugepages=0      rotated sets on 4 KiB pages (default: madvise(MADV_HUGEPAGE))
 // Also dispatch/<pool>/threads:T: the cost of one empty parallel step (rt::ThreadPool vs OpenMP).
@@ -42,6 +43,7 @@
 #include <vector>
 
 #include "emitters/conv.hpp"
+#include "emitters/group_conv.hpp"
 #include "isa/isa.hpp"
 #include "jit/kernel_steps.hpp"
 #include "jit/requant_fold.hpp"
@@ -64,9 +66,8 @@ std::string g_onednn_isa = "avx2";
 // --qjit_isa: the level qjit's kernels are generated for (default avx2; native = the host's best),
 // clamped to what the host runs (isa/isa.hpp resolve_isa).
 Isa g_qjit_isa = Isa::avx2;
-
-// qjit has no depthwise emitter yet; flip this (and build the desc in make_qjit) when it does.
-bool qjit_depthwise_available() { return false; }
+// --qjit_dw_blocking=PxV: the depthwise tile (pixels x oc vectors) instead of the scheduler's choice.
+int g_dw_pixels = 0, g_dw_vecs = 0;
 
 zoo::KernelCase kernel_case(const BenchShape& s, bool zp) {
     zoo::KernelCase c;
@@ -78,6 +79,7 @@ zoo::KernelCase kernel_case(const BenchShape& s, bool zp) {
     } else {
         c.h = s.h; c.w = s.w; c.c = s.c; c.oc = s.oc; c.k = s.k; c.stride = s.stride; c.pad = s.pad;
     }
+    if (s.kind == BenchShape::Depthwise) c.oc = c.groups = s.c;
     return c;
 }
 
@@ -120,7 +122,8 @@ std::shared_ptr<QjitFixture> make_qjit(const BenchShape& s, bool zp, int threads
     const zoo::KernelCase kc = kernel_case(s, zp);
     f->d = zoo::make_qconv_case(kc);
     const QConvDesc& d = f->d;
-    f->in = required_input_halo(d.g);
+    const bool grouped = d.g.groups > 1; // depthwise: emitters/group_conv, as the scheduler does
+    f->in = grouped ? required_group_conv_input_halo(d.g) : required_input_halo(d.g);
     f->out.N = d.g.N; f->out.H = d.g.OH; f->out.W = d.g.OW; f->out.C = d.g.OC;
     f->out.c_stride = round_up16(d.g.OC);
 
@@ -131,10 +134,13 @@ std::shared_ptr<QjitFixture> make_qjit(const BenchShape& s, bool zp, int threads
         const QConvConsts c = fold_qconv(d);
         const double t_fold = us_since(t0);
         const auto t1 = Clock::now();
-        const ConvBlocking b = choose_conv_blocking(g_qjit_isa, d, c);
+        ConvBlocking b =
+            grouped ? choose_group_conv_blocking(g_qjit_isa, d, c) : choose_conv_blocking(g_qjit_isa, d, c);
+        if (grouped && g_dw_pixels > 0) b.pixels = g_dw_pixels, b.oc_vecs = g_dw_vecs;
         const double t_choose = us_since(t1);
         const auto t2 = Clock::now();
-        std::shared_ptr<JitKernel> k = emit_conv(d, c, f->in, f->out, b);
+        std::shared_ptr<JitKernel> k =
+            grouped ? emit_group_conv(g_qjit_isa, d, c, f->in, f->out, b) : emit_conv(d, c, f->in, f->out, b);
         const double t_emit = us_since(t2);
         fold.push_back(t_fold);
         choose.push_back(t_choose);
@@ -148,9 +154,9 @@ std::shared_ptr<QjitFixture> make_qjit(const BenchShape& s, bool zp, int threads
     f->emit_us = percentile(emit, 50);
     f->jit_us = percentile(total, 50);
     const auto tp = Clock::now();
-    const PackedWeights w = pack_conv_weights(d, f->b);
+    const PackedWeights w = grouped ? pack_group_conv_weights(d, f->b) : pack_conv_weights(d, f->b);
     f->pack_us = us_since(tp);
-    if (f->b.maddubs) {
+    if (f->b.maddubs && !grouped) {
         const ConvMaddubsGroups g = conv_maddubs_groups(d, f->b);
         f->maddubs_pct = g.total ? 100.0 * static_cast<double>(g.fast) / static_cast<double>(g.total) : 0;
     }
@@ -191,11 +197,6 @@ void set_rate_counters(benchmark::State& st, const BenchShape& s, double seconds
 }
 
 void bm_qjit(benchmark::State& st, BenchShape s, bool zp, int threads) {
-    if (s.kind == BenchShape::Depthwise && !qjit_depthwise_available()) {
-        st.SkipWithError("qjit has no depthwise emitter yet (hook: qjit_depthwise_available)");
-        for (auto _ : st) {}
-        return;
-    }
     const std::string key = "qjit/" + s.name + std::to_string(zp) + "/" + std::to_string(threads);
     std::shared_ptr<QjitFixture> f = fixture<QjitFixture>(key, [&] { return make_qjit(s, zp, threads); });
     rt::ThreadPool& pool = *f->pool;
@@ -247,7 +248,7 @@ void bm_onednn(benchmark::State& st, BenchShape s, bool zp, int threads, OnednnP
     try {
         f = fixture<OnednnFixture>(key, [&] {
             auto x = std::make_shared<OnednnFixture>();
-            if (s.kind != BenchShape::Depthwise) x->d = std::make_unique<QConvDesc>(zoo::make_qconv_case(kernel_case(s, zp)));
+            x->d = std::make_unique<QConvDesc>(zoo::make_qconv_case(kernel_case(s, zp))); // same weights as qjit
             x->k = std::make_unique<OnednnKernel>(s, x->d.get(), zp, threads, prim, rotate_target_bytes());
             return x;
         });
@@ -351,6 +352,8 @@ int main(int argc, char** argv) {
         }
         g_qjit_isa = resolve_isa(*want);
     }
+    if (take_flag(argc, argv, "--qjit_dw_blocking", v) && std::sscanf(v.c_str(), "%dx%d", &g_dw_pixels, &g_dw_vecs) != 2)
+        g_dw_pixels = 0;
     if (take_flag(argc, argv, "--qjit_peak_seconds", v)) peak_seconds = std::atof(v.c_str());
     if (take_flag(argc, argv, "--qjit_hugepages", v)) set_rotate_hugepages(std::atoi(v.c_str()) != 0);
     if (take_flag(argc, argv, "--qjit_threads", v)) {

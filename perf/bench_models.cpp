@@ -3,13 +3,17 @@
 //
 //   latency/<model>/threads:T   p50_ms, p90_ms, p99_ms of single inferences (nearest rank over the
 //                               repetition's runs), nominal GOPS at p50 (padded taps included)
-//   compile/<model>             ms per compile; us_per_kernel = compile time / generated kernels
+//   compile/<model>             ms per compile (wall; compile_cpu_ms: CPU time of the compiling thread);
+//                               us_per_kernel = compile time / generated kernels
 // Models: resnet50 (ResNet-50's 50-layer bottleneck structure without residual adds,
-// tools/model_zoo_resnet), stack50 (50 layers, conv3x3 64ch 14x14 + FC: deep with few weights),
+// tools/model_zoo_resnet), mobilenetv2 (MobileNetV2 at 224x224 with its residual adds and depthwise
+// convs, tools/model_zoo_mobilenet), stack50 (50 layers, conv3x3 64ch 14x14 + FC: deep with few weights),
 // chain (the spine chain of tools/model_zoo at 56x56, the demo's layer sequence).
 //
-// Extra flags: --qjit_small=1 (small models, for the smoke test), --qjit_threads=1,2,
-// --qjit_latency_runs=N (runs per latency repetition; default 60 resnet50, 200 stack50, 500 chain).
+// Extra flags: --qjit_small=1 (small models, for the smoke test), --qjit_threads=1,2, --qjit_describe=1
+// (print the first compiled model's schedule to stderr),
+// --qjit_latency_runs=N (runs per latency repetition; default 60 resnet50, 200 mobilenetv2 and stack50,
+// 500 chain).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -17,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -25,6 +30,7 @@
 #include "perf/bench_common.hpp"
 #include "qjit/qjit.hpp"
 #include "tools/model_zoo.hpp"
+#include "tools/model_zoo_mobilenet.hpp"
 #include "tools/model_zoo_resnet.hpp"
 
 using namespace qjit;
@@ -34,6 +40,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 bool g_small = false;
+bool g_describe = false; // --qjit_describe=1: print each compiled model's schedule (CompiledModel::describe)
 int g_runs = 0; // 0: per-model default
 std::vector<int> g_threads{1, 2};
 
@@ -44,6 +51,8 @@ struct ModelSpec {
 
 zoo::BuiltModel build(const std::string& name) {
     if (name == "resnet50") return zoo::build_resnet(g_small ? zoo::resnet_small() : zoo::resnet50_like());
+    if (name == "mobilenetv2")
+        return zoo::build_mobilenet_v2(g_small ? zoo::mobilenet_v2_small() : zoo::mobilenet_v2());
     if (name == "stack50") return zoo::build_conv_stack(g_small ? 10 : 50, g_small ? 16 : 64, g_small ? 8 : 14);
     zoo::ChainConfig c; // chain
     c.n = 1; c.c = 3;
@@ -98,15 +107,28 @@ void bm_latency(benchmark::State& st, std::string name, int threads) {
     st.SetLabel(m.description);
 }
 
+// CPU time of the calling thread (compile is single-threaded): robust where other processes share the cores.
+double thread_cpu_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6;
+}
+
 void bm_compile(benchmark::State& st, std::string name) {
     const zoo::BuiltModel& m = model(name);
     size_t kernels = 0, jit = 0, code = 0;
-    std::vector<double> ms;
+    std::vector<double> ms, cpu_ms;
     for (auto _ : st) {
         const auto t0 = Clock::now();
+        const double c0 = thread_cpu_ms();
         CompiledModel cm = compile(m.graph, {});
+        cpu_ms.push_back(thread_cpu_ms() - c0);
         ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
         kernels = cm.kernels().size();
+        if (g_describe) {
+            std::fprintf(stderr, "%s\n", cm.describe().c_str());
+            g_describe = false;
+        }
         jit = 0;
         code = 0;
         for (const KernelInfo& k : cm.kernels()) {
@@ -116,6 +138,7 @@ void bm_compile(benchmark::State& st, std::string name) {
     }
     const double med = perf::percentile(ms, 50);
     st.counters["compile_ms"] = med; // median of this repetition's compiles
+    st.counters["compile_cpu_ms"] = perf::percentile(cpu_ms, 50);
     st.counters["us_per_kernel"] = med * 1e3 / static_cast<double>(std::max<size_t>(jit, 1));
     st.counters["layers"] = m.layers;
     st.counters["steps"] = static_cast<double>(kernels);
@@ -125,7 +148,7 @@ void bm_compile(benchmark::State& st, std::string name) {
 }
 
 void register_all() {
-    const std::vector<ModelSpec> models{{"resnet50", 60}, {"stack50", 200}, {"chain", 500}};
+    const std::vector<ModelSpec> models{{"resnet50", 60}, {"mobilenetv2", 200}, {"stack50", 200}, {"chain", 500}};
     for (const ModelSpec& s : models)
         for (int t : g_threads)
             benchmark::RegisterBenchmark(("latency/" + s.name + "/threads:" + std::to_string(t)).c_str(), bm_latency,
@@ -156,6 +179,7 @@ bool take_flag(int& argc, char** argv, const char* name, std::string& value) {
 int main(int argc, char** argv) {
     std::string v;
     if (take_flag(argc, argv, "--qjit_small", v)) g_small = std::atoi(v.c_str()) != 0;
+    if (take_flag(argc, argv, "--qjit_describe", v)) g_describe = std::atoi(v.c_str()) != 0;
     if (take_flag(argc, argv, "--qjit_latency_runs", v)) g_runs = std::atoi(v.c_str());
     if (take_flag(argc, argv, "--qjit_threads", v)) {
         g_threads.clear();

@@ -18,14 +18,14 @@ int64_t KernelCase::real_macs() const {
                     const int64_t iy = y * stride - pad + i, ix = x * stride - pad + j;
                     taps += iy >= 0 && iy < h && ix >= 0 && ix < w;
                 }
-    return n * taps * c * oc;
+    return n * taps * c * oc / groups;
 }
 
 QConvDesc make_qconv_case(const KernelCase& kc, uint64_t seed) {
     std::mt19937_64 rng(seed);
     QConvDesc d;
     ConvGeom& g = d.g;
-    g.N = kc.n; g.C = kc.c; g.OC = kc.oc;
+    g.N = kc.n; g.C = kc.c; g.OC = kc.oc; g.groups = kc.groups;
     if (kc.fc) {
         g.H = 1; g.W = kc.w; g.KH = g.KW = 1; g.OH = 1; g.OW = kc.w;
     } else {
@@ -42,8 +42,10 @@ QConvDesc make_qconv_case(const KernelCase& kc, uint64_t seed) {
     const int64_t K = g.K();
     QuantWeights& w = d.w;
     w.levels = 255;
-    w.q.resize(static_cast<size_t>(g.OC * K));
-    w.w_float.resize(w.q.size());
+    std::vector<int8_t>& q = w.q.mut();
+    std::vector<float>& w_float = w.w_float.mut();
+    q.resize(static_cast<size_t>(g.OC * K));
+    w_float.resize(q.size());
     std::normal_distribution<float> nd(0.0f, 1.0f);
     for (int64_t o = 0; o < g.OC; ++o) {
         std::vector<float> f(static_cast<size_t>(K));
@@ -52,8 +54,8 @@ QConvDesc make_qconv_case(const KernelCase& kc, uint64_t seed) {
         const float s = m / 127.0f;
         for (int64_t i = 0; i < K; ++i) {
             const int k = fq::level_index(f[static_cast<size_t>(i)], -127 * s, 127 * s, 255);
-            w.q[static_cast<size_t>(o * K + i)] = static_cast<int8_t>(k - 127);
-            w.w_float[static_cast<size_t>(o * K + i)] = fq::level_value(k, -127 * s, 127 * s, 255);
+            q[static_cast<size_t>(o * K + i)] = static_cast<int8_t>(k - 127);
+            w_float[static_cast<size_t>(o * K + i)] = fq::level_value(k, -127 * s, 127 * s, 255);
         }
         w.s_w.push_back((127.0 * s - (-127.0 * s)) / 254.0);
         w.z_w.push_back(0.0);
