@@ -94,7 +94,9 @@ KernelKey& KernelKey::add(const ActQuant& q) {
 }
 
 KernelKey& KernelKey::add(const QuantWeights& w) {
-    return vec(w.q.vec()).vec(w.s_w).vec(w.z_w).vec(w.n_dropped).vec(w.const_channel).vec(w.w_c).vec(w.w_float.vec()).i(w.levels);
+    // w.w_float (Oracle A's floats) is left out: no emitter reads it, and hashing it was most of the
+    // key's cost (4 bytes per weight).
+    return vec(w.q.vec()).vec(w.s_w).vec(w.z_w).vec(w.n_dropped).vec(w.const_channel).vec(w.w_c).i(w.levels);
 }
 
 KernelKey& KernelKey::add(const std::vector<PostOp>& post) {

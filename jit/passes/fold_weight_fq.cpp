@@ -98,8 +98,8 @@ bool fold_one(ir::Graph& g, int id) {
     qw->levels = L;
     std::vector<int8_t>& q = qw->q.mut();
     std::vector<float>& w_float = qw->w_float.mut();
-    q.assign(static_cast<size_t>(w.numel()), 0);
-    w_float.assign(static_cast<size_t>(w.numel()), 0.0f);
+    q.reserve(static_cast<size_t>(w.numel())); // filled in order below (no zeroing pass over them)
+    w_float.reserve(static_cast<size_t>(w.numel()));
     qw->s_w.assign(static_cast<size_t>(oc), 0.0);
     qw->z_w.assign(static_cast<size_t>(oc), 0.0);
     qw->n_dropped.assign(static_cast<size_t>(oc), 0.0);
@@ -119,8 +119,8 @@ bool fold_one(ir::Graph& g, int id) {
             int k = 0;
             const float y = fq::fake_quantize_and_level(x, il, ih, ol, oh, L, &k);
             val[s] = y;
-            w_float[static_cast<size_t>(o * inner + j)] = y;
-            q[static_cast<size_t>(o * inner + j)] = cst ? int8_t{0} : static_cast<int8_t>(k - c);
+            w_float.push_back(y); // index o * inner + j
+            q.push_back(cst ? int8_t{0} : static_cast<int8_t>(k - c));
         }
         if (cst) {
             qw->const_channel[ou] = 1;
