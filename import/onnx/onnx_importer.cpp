@@ -114,7 +114,7 @@ Value Importer::float_value(NodeRef r) {
 }
 
 // Per-element (q - zp) * scale along the params' axis, in fp32 like ONNX's reference.
-static HostTensor dequantize_host(const HostTensor& c, const QParams& q) {
+HostTensor dequantize_host(const HostTensor& c, const QParams& q) {
     HostTensor r;
     r.dtype = F32;
     r.shape = c.shape;

@@ -126,6 +126,8 @@ NodeRef build_conv(Importer& im, NodeRef x, const Value& w, const Value* bias);
 // A per-channel vector (constant or not) as a [1, C, 1, ...] tensor of rank `rank`.
 NodeRef channel_vector(Importer& im, const Value& v, size_t rank);
 
+// Exact (q - zp) * s of constant codes, in fp32 (onnx_importer.cpp).
+HostTensor dequantize_host(const HostTensor& codes, const QParams& q);
 // Host evaluation (onnx_const.cpp).
 HostTensor host_transpose(const HostTensor& x, const std::vector<int64_t>& perm);
 HostTensor host_tile(const HostTensor& x, const std::vector<int64_t>& repeats);

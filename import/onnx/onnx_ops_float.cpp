@@ -11,9 +11,9 @@ NodeRef channel_vector(Importer& im, const Value& v, size_t rank) {
     if (v.kind == Value::Const || v.kind == Value::ConstDQ) {
         if (v.c.shape.size() != 1) im.fail(ErrorCode::ShapeMismatch, "per-channel vector of shape " + to_string(v.c.shape));
         s[1] = v.c.shape[0];
-        Value c = v;
-        c.c.shape = s;
-        return im.as_float(c);
+        HostTensor c = v.kind == Value::ConstDQ ? dequantize_host(v.c, v.q) : v.c;
+        c.shape = s;
+        return im.constant(c, "channels");
     }
     NodeRef r = im.as_float(v);
     s[1] = num_elements(im.g.shape_of(r));

@@ -1,9 +1,8 @@
 // Runs an ONNX model with ONNX Runtime (npm onnxruntime-node) on one raw input and writes each
 // output as raw float32 to OUT_DIR/output_<i>.bin. Session option session.x64quantprecision = "1":
 // ORT's default AVX2 u8 x s8 path saturates dot products (../../shared/DEPENDENCIES.md).
-// Optimization level "basic" (constant folding; Q, DQ and Conv run as the literal ONNX ops): the
-// levels that fuse QDQ groups ("extended", "layout", "all") fail to load the ST detector in ORT 1.30
-// ("Attempt to replace the existing tensor"). QJIT_ORT_LEVEL overrides it.
+// Optimization level "all" (QDQ groups run as ORT's integer kernels); QJIT_ORT_LEVEL overrides it
+// ("basic": Q, DQ and Conv run as the literal ONNX ops, convolutions in fp32).
 // usage: node run_ort.js MODEL INPUT.bin DTYPE D0,D1,... OUT_DIR
 const fs = require('fs');
 const ort = require('onnxruntime-node');
@@ -12,7 +11,7 @@ async function main() {
   const [model, inputPath, dtype, dims, outDir] = process.argv.slice(2);
   const session = await ort.InferenceSession.create(model, {
     extra: { session: { x64quantprecision: '1' } },
-    graphOptimizationLevel: process.env.QJIT_ORT_LEVEL || 'basic',
+    graphOptimizationLevel: process.env.QJIT_ORT_LEVEL || 'all',
   });
   const raw = fs.readFileSync(inputPath);
   const shape = dims.split(',').map(Number);
