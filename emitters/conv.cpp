@@ -8,6 +8,7 @@
 #include <limits>
 #include <string>
 
+#include "emitters/conv_maddubs.hpp"
 #include "emitters/generator.hpp"
 #include "emitters/isa_traits.hpp"
 #include "qjit/error.hpp"
@@ -42,39 +43,34 @@ bool is_fc(const ConvGeom& g) {
 bool is_vnni(Isa isa) { return isa == Isa::avx2_vnni || isa == Isa::avx512_core_vnni; }
 int n_vregs(Isa isa) { return isa_lanes(isa) == 16 ? 32 : 16; }
 
-// The packed weight stream (see conv.hpp), shared by the packer and the emitter.
-constexpr int64_t kGroupQuads = 8;   // channel quads per weight group of the vpmaddubsw path
-constexpr int64_t kGroupHeader = 32; // bytes before each group: byte 0 = 1 for vpmaddubsw
+// The sizes of the vpmaddubsw plan of `b` (no units: the emitter does not read the weights).
+MaddubsPlan plan_shape(const ConvGeom& g, const ConvBlocking& b) {
+    MaddubsSafety none;
+    none.khw = g.KH * g.KW;
+    none.CQ = ceil_div(g.C, 4);
+    QConvDesc shape;
+    shape.g = g;
+    shape.g.OC = 0;
+    return plan_maddubs(shape, none, b.oc_vecs, b.lanes);
+}
 
+// The packed weight stream (see conv.hpp and conv_maddubs.hpp), shared by the packer and the emitter.
 struct WeightLayout {
-    int64_t B, V, L, CQ, khw, n_groups, block_bytes;
+    int64_t B, V, L, CQ, khw, block_bytes;
     int64_t quad_bytes; // bytes of one channel quad in the plain form (VNNI: s8 x4, else exact s16 pairs)
     bool maddubs, vnni;
-    WeightLayout(const ConvGeom& g, const ConvBlocking& b)
-        : B(b.oc_block()), V(b.oc_vecs), L(b.lanes), CQ(ceil_div(g.C, 4)), khw(g.KH * g.KW),
-          n_groups(ceil_div(ceil_div(g.C, 4), kGroupQuads)), maddubs(b.maddubs && !is_vnni(b.isa)),
-          vnni(is_vnni(b.isa)) {
+    MaddubsPlan plan; // with maddubs
+    WeightLayout(const QConvDesc& d, const ConvBlocking& b)
+        : B(b.oc_block()), V(b.oc_vecs), L(b.lanes), CQ(ceil_div(d.g.C, 4)), khw(d.g.KH * d.g.KW),
+          maddubs(b.maddubs && !is_vnni(b.isa)), vnni(is_vnni(b.isa)) {
         quad_bytes = V * L * (vnni ? 4 : 8);
-        block_bytes = khw * (CQ * quad_bytes + (maddubs ? n_groups * kGroupHeader : 0));
-    }
-    int64_t group_quads(int64_t j) const { return std::min(kGroupQuads, CQ - j * kGroupQuads); }
-};
-
-// Spec §4.5: vpmaddubsw adds two u8 x s8 products in saturating s16. A pair of codes of the same
-// sign may saturate unless (L_a - 1) * (|q_i| + |q_j|) <= 32767; pairs of opposite sign (or with a
-// zero) never do. The pairs are channels (4q, 4q+1) and (4q+2, 4q+3) of every output channel.
-bool maddubs_safe(const QConvDesc& d, const WeightLayout& w, int64_t blk, int64_t tap, int64_t group) {
-    const ConvGeom& g = d.g;
-    const int64_t amax = d.in.levels - 1;
-    for (int64_t o = blk * w.B; o < std::min(g.OC, (blk + 1) * w.B); ++o)
-        for (int64_t c = group * kGroupQuads * 4; c < std::min(g.C, (group + 1) * kGroupQuads * 4); c += 2) {
-            const int64_t qi = d.w.q[static_cast<size_t>((o * g.C + c) * w.khw + tap)];
-            const int64_t qj = c + 1 < g.C ? d.w.q[static_cast<size_t>((o * g.C + c + 1) * w.khw + tap)] : 0;
-            if (((qi > 0 && qj > 0) || (qi < 0 && qj < 0)) && amax * (std::abs(qi) + std::abs(qj)) > 32767)
-                return false;
+        block_bytes = khw * CQ * quad_bytes;
+        if (maddubs) {
+            plan = plan_shape(d.g, b);
+            block_bytes = plan.block_bytes;
         }
-    return true;
-}
+    }
+};
 
 std::string kernel_name(const QConvDesc& d, const QConvConsts& c, const ConvBlocking& b) {
     const ConvGeom& g = d.g;
@@ -147,7 +143,7 @@ template <Isa I> class ConvEmitter {
 public:
     ConvEmitter(const QConvDesc& d, const QConvConsts& c, const ActLayout& in, const ActLayout& out,
                 const ConvBlocking& b)
-        : d_(d), c_(c), g_(d.g), in_(in), out_(out), P_(b.pixels), V_(b.oc_vecs), B_(b.oc_block()), wl_(d.g, b) {
+        : d_(d), c_(c), g_(d.g), in_(in), out_(out), P_(b.pixels), V_(b.oc_vecs), B_(b.oc_block()), wl_(d, b) {
         CQ_ = ceil_div(g_.C, 4);
         wstride_ = wl_.quad_bytes;
         wblock_ = wl_.block_bytes;
@@ -172,7 +168,11 @@ public:
         kinds_.push_back(Kind{last_vecs, out.c_stride - last_first - last_vecs * kL, nb_o_});
     }
 
-    size_t size_hint() const { return 16384 + static_cast<size_t>(kinds_.size()) * 32768 + pool_estimate(); }
+    size_t size_hint() const {
+        // The pattern loops of every emitted tile (full and tail, per kind).
+        const int64_t plan_code = wl_.maddubs ? wl_.plan.n_patterns * (96 + P_ * (4 * V_ + 6) * 10) : 0;
+        return 16384 + static_cast<size_t>(kinds_.size()) * (32768 + 2 * static_cast<size_t>(plan_code)) + pool_estimate();
+    }
 
     void operator()(Generator& gen) {
         G_ = &gen;
@@ -238,7 +238,7 @@ private:
         off_vmax_ = g.pool_f32(std::vector<float>(kL, c_.v_max));
         off_lm1_ = g.pool_i32(std::vector<int32_t>(kL, c_.out_levels - 1));
         off_lowbytes_ = g.pool_i32(std::vector<int32_t>(1, 0x00FF00FF));
-        if (wl_.maddubs) off_ones_ = g.pool_i32(std::vector<int32_t>(1, 0x00010001));
+        if (wl_.maddubs) build_plan_pool();
         // Channels of the last, partial chunk of the window sum: a byte mask (VEX) or an opmask (EVEX).
         if constexpr (Tr::evex) {
             const uint64_t m = g_.C % 64 == 0 ? ~0ull : (1ull << (g_.C % 64)) - 1;
@@ -471,6 +471,10 @@ private:
     void emit_dot(int64_t pn, int64_t vn) {
         Generator& g = G();
         for (int64_t i = 0; i < pn * vn; ++i) Ops::zero(g, Vmm(static_cast<int>(i)));
+        if (wl_.maddubs) {
+            emit_dot_plan(pn, vn);
+            return;
+        }
         g.mov(r_w, r_wblk);
         if constexpr (Tr::vnni) {
             emit_dot_vnni(pn, vn);
@@ -492,10 +496,6 @@ private:
                 }
             }
         };
-        if (wl_.maddubs) {
-            emit_dot_groups(pn, vn, quad);
-            return;
-        }
         for_each_tap(std::min<int64_t>(CQ_, 8), [&](int64_t disp) {
             const int64_t owed = for_each_step(
                 CQ_, 4, [&](int64_t off, int64_t j) { quad(disp + off, j * wstride_); },
@@ -541,43 +541,84 @@ private:
             for (int64_t v = 0; v < vn; ++v) g.vpaddd(acc(0, v, vn), acc(0, v, vn), Vmm(static_cast<int>(vn + v)));
     }
 
-    // The reduction with per-group forms: every group of up to 8 channel quads of a tap starts with
-    // a header whose flag selects vpmaddubsw (+ vpmaddwd by ones) or the exact vpmaddwd form.
-    template <class ExactQuad> void emit_dot_groups(int64_t pn, int64_t vn, ExactQuad&& exact_quad) {
+    // Pool constants of the vpmaddubsw plan: full vectors (memory operands), the vpshufb controls
+    // of perms 1 and 2, and the byte offset of every tap from tap (0, 0).
+    void build_plan_pool() {
         Generator& g = G();
-        const Vmm xb = T(1), ones = T(2), t = T(3);
+        off_ones_ = g.pool_i32(std::vector<int32_t>(1, 0x00010001));
+        off_lowvec_ = g.pool_i32(std::vector<int32_t>(kL, 0x00FF00FF));
+        for (int pm = 1; pm < 3; ++pm) {
+            std::vector<uint8_t> ctrl(static_cast<size_t>(kVB));
+            for (size_t i = 0; i < ctrl.size(); ++i) ctrl[i] = static_cast<uint8_t>(kPermOrder[pm][i % 4]);
+            off_perm_[pm] = g.pool_u8(ctrl);
+        }
+        std::vector<int32_t> taps;
+        for (int64_t kh = 0; kh < g_.KH; ++kh)
+            for (int64_t kw = 0; kw < g_.KW; ++kw)
+                taps.push_back(d32(kh * g_.DH * in_.row_stride() + kw * g_.DW * in_.c_stride));
+        off_taps_ = g.pool_i32(taps);
+    }
+
+    // The reduction of an oc block with the vpmaddubsw plan (conv_maddubs.hpp): one loop per pattern
+    // id, over the block's units of that pattern (the count from the block header,
+    // each unit's tap and quad from its table). Per unit and pixel: broadcast the quad, shuffle it
+    // for the unit's perm, vpmaddubsw + vpmaddwd(1, 1) for the fast vectors, then the 0x00FF / >> 8
+    // halves and vpmaddwd for the exact ones. Registers: rbp unit table, rdx weights, r11 count,
+    // rax the unit's input offset.
+    void emit_dot_plan(int64_t pn, int64_t vn) {
+        Generator& g = G();
+        const MaddubsPlan& pl = wl_.plan;
+        const Vmm xb = T(0), xa = T(1), ones = T(2), t = T(3);
         const int64_t pix = g_.SW * in_.c_stride;
-        auto fast_quad = [&](int64_t in_disp, int64_t w_disp) {
+        const unsigned live = (1u << vn) - 1;
+        g.lea(r_kw, g.ptr[r_wblk + d32(pl.header_bytes)]);
+        g.lea(r_w, g.ptr[r_wblk + d32(pl.header_bytes + pl.table_bytes)]);
+        g.vpbroadcastd(ones, g.dword[r_pool + off_ones_]);
+        for (int id = 0; id < pl.n_patterns; ++id) {
+            const int perm = pl.pattern_perm(id);
+            const unsigned m = pl.pattern_mask(id);
+            const bool any_exact = (~m & live) != 0;
+            Label l_unit, l_skip;
+            g.mov(r_cnt.cvt32(), g.dword[r_wblk + id * 4]);
+            g.test(r_cnt.cvt32(), r_cnt.cvt32());
+            g.jz(l_skip, g.T_NEAR);
+            g.L(l_unit);
+            g.mov(r_in.cvt32(), g.dword[r_kw]);
+            g.mov(r_in.cvt32(), g.dword[r_pool + r_in * 4 + off_taps_]);
+            g.add(r_in.cvt32(), g.dword[r_kw + 4]);
             for (int64_t p = 0; p < pn; ++p) {
-                g.vpbroadcastd(xb, g.dword[r_in + d32(in_disp + p * pix)]);
+                g.vpbroadcastd(xb, g.dword[r_in_tile + r_in + d32(p * pix)]);
+                if (perm != 0) g.vpshufb(xb, xb, g.ptr[r_pool + off_perm_[perm]]);
+                int64_t wo = 0;
+                std::vector<int64_t> at(static_cast<size_t>(V_));
+                for (int64_t v = 0; v < V_; ++v) {
+                    at[static_cast<size_t>(v)] = wo;
+                    wo += (m >> v & 1u) ? kVB : 2 * kVB;
+                }
                 for (int64_t v = 0; v < vn; ++v) {
-                    g.vpmaddubsw(t, xb, g.ptr[r_w + d32(w_disp + v * kVB)]); // u8 x s8 pairs, proven exact
+                    if (!(m >> v & 1u)) continue;
+                    g.vpmaddubsw(t, xb, g.ptr[r_w + d32(at[static_cast<size_t>(v)])]); // proven not to saturate
                     g.vpmaddwd(t, t, ones);
                     g.vpaddd(acc(p, v, vn), acc(p, v, vn), t);
                 }
+                if (!any_exact) continue;
+                Ops::vand(g, xa, xb, g.ptr[r_pool + off_lowvec_]);
+                g.vpsrlw(xb, xb, 8);
+                for (int64_t v = 0; v < vn; ++v) {
+                    if (m >> v & 1u) continue;
+                    const int64_t w0 = at[static_cast<size_t>(v)];
+                    g.vpmaddwd(t, xa, g.ptr[r_w + d32(w0)]);
+                    g.vpaddd(acc(p, v, vn), acc(p, v, vn), t);
+                    g.vpmaddwd(t, xb, g.ptr[r_w + d32(w0 + kVB)]);
+                    g.vpaddd(acc(p, v, vn), acc(p, v, vn), t);
+                }
             }
-        };
-        auto group = [&](int64_t disp, int64_t nq) {
-            Label fast, join;
-            g.add(r_w, kGroupHeader);
-            g.cmp(g.byte[r_w - kGroupHeader], 0);
-            g.jne(fast, g.T_NEAR);
-            for (int64_t q = 0; q < nq; ++q) exact_quad(disp + q * 4, q * wstride_);
-            g.add(r_w, d32(nq * wstride_));
-            g.jmp(join, g.T_NEAR);
-            g.L(fast);
-            g.vpbroadcastd(ones, g.dword[r_pool + off_ones_]);
-            for (int64_t q = 0; q < nq; ++q) fast_quad(disp + q * 4, q * V_ * kVB);
-            g.add(r_w, d32(nq * V_ * kVB));
-            g.L(join);
-        };
-        for_each_tap(std::min<int64_t>(CQ_, kGroupQuads), [&](int64_t disp) {
-            const int64_t full = CQ_ / kGroupQuads, rem = CQ_ % kGroupQuads;
-            for_each_step(
-                full, kGroupQuads * 4, [&](int64_t off, int64_t) { group(disp + off, kGroupQuads); }, [](int64_t) {},
-                1, 1);
-            if (rem > 0) group(disp + full * kGroupQuads * 4, rem);
-        });
+            g.add(r_kw, 8);
+            g.add(r_w, d32(pl.unit_bytes(id)));
+            g.dec(r_cnt);
+            g.jnz(l_unit, g.T_NEAR);
+            g.L(l_skip);
+        }
     }
 
     // Scalar pool constant broadcast to every lane: embedded broadcast on EVEX, the pool vector on VEX.
@@ -681,7 +722,8 @@ private:
     Generator* G_ = nullptr;
     int off_m_ = -1, off_n_ = -1, off_klo_ = -1, off_khi_ = -1, off_ylo_ = -1, off_yhi_ = -1, off_thr_ = -1,
         off_e_ = -1, off_vmax_ = -1, off_lm1_ = -1, off_lowbytes_ = -1, off_smask_ = -1, off_rowtab_ = -1,
-        off_coltab_ = -1, off_ones_ = -1;
+        off_coltab_ = -1, off_ones_ = -1, off_lowvec_ = -1, off_taps_ = -1;
+    int off_perm_[3] = {-1, -1, -1};
 };
 
 template <Isa I>
@@ -713,7 +755,7 @@ int64_t conv_oc_blocks(const ActLayout& out, const ConvBlocking& b) { return cei
 bool conv_blocking_fits(const ConvBlocking& b) {
     if (b.isa == Isa::native || b.lanes != isa_lanes(b.isa) || b.pixels < 1 || b.oc_vecs < 1) return false;
     const int R = n_vregs(b.isa), P = b.pixels, V = b.oc_vecs;
-    if (!is_vnni(b.isa)) return V <= 4 && P * V <= R - 4;
+    if (!is_vnni(b.isa)) return V <= (b.maddubs ? kMaddubsMaxVecs : 4) && P * V <= R - 4;
     if (b.maddubs) return false;
     if (P == 1) return V <= 8;
     return V <= 4 && P * V + V + 1 <= R && P * V <= R - 3;
@@ -760,31 +802,35 @@ ConvBlocking choose_conv_blocking(Isa isa, const QConvDesc& d, const QConvConsts
         const double eff = oc_eff * px_eff * op_eff;
         if (eff > best_eff + 1e-9) best_eff = eff, best = ConvBlocking{p, v, lanes, false, isa};
     }
-    if (vnni) return best;
-    // The vpmaddubsw path gains about 25% in the groups that may take it and costs nothing
-    // measurable in the others; take it when at least half of the groups pass the proof.
-    if (d.w.q.size() != static_cast<size_t>(g.OC * g.K())) return best;
-    best.maddubs = true;
-    const ConvMaddubsGroups mg = conv_maddubs_groups(d, best);
-    best.maddubs = 2 * mg.fast >= mg.total && mg.fast > 0;
+    if (vnni || d.w.q.size() != static_cast<size_t>(g.OC * g.K())) return best;
+    // The vpmaddubsw plan (conv_maddubs.hpp), costed on a sample of the weights in vector ops per
+    // unit slot (maddubs_cost_per_unit) against the plain exact stream's 2 + 4V.
+    const MaddubsSafety sample = maddubs_safety(d, lanes, 16384);
+    for (int v = 1; v <= kMaddubsMaxVecs; ++v) {
+        int p = 0;
+        while (conv_blocking_fits(ConvBlocking{p + 1, v, lanes, true, isa})) ++p;
+        p = static_cast<int>(std::min<int64_t>(p, g.OW));
+        if (p == 0) continue;
+        const double oc_eff = static_cast<double>(g.OC) / static_cast<double>(ceil_div(g.OC, lanes * v) * lanes * v);
+        const double eff = oc_eff * 4.0 * v / std::max(maddubs_cost_per_unit(sample, v, p), 1e-9);
+        if (eff > best_eff + 1e-9) best_eff = eff, best = ConvBlocking{p, v, lanes, true, isa};
+    }
     return best;
 }
 
 ConvMaddubsGroups conv_maddubs_groups(const QConvDesc& d, const ConvBlocking& b) {
-    const WeightLayout w(d.g, b);
     ConvMaddubsGroups r;
-    for (int64_t blk = 0; blk < ceil_div(d.g.OC, w.B); ++blk)
-        for (int64_t k = 0; k < w.khw; ++k)
-            for (int64_t j = 0; j < w.n_groups; ++j) {
-                ++r.total;
-                if (maddubs_safe(d, w, blk, k, j)) ++r.fast;
-            }
+    if (!b.maddubs || is_vnni(b.isa)) return r;
+    const MaddubsPlan plan = plan_maddubs(d, maddubs_safety(d, b.lanes), b.oc_vecs, b.lanes);
+    r.fast = plan.fast_vectors;
+    r.total = plan.total_vectors;
     return r;
 }
 
 PackedWeights pack_conv_weights(const QConvDesc& d, const ConvBlocking& b) {
     const ConvGeom& g = d.g;
-    const WeightLayout w(g, b);
+    WeightLayout w(d, b);
+    if (w.maddubs) w.plan = plan_maddubs(d, maddubs_safety(d, b.lanes), b.oc_vecs, b.lanes);
     const int64_t nb = ceil_div(g.OC, w.B);
     const size_t bytes = static_cast<size_t>(nb * w.block_bytes);
     auto* raw = static_cast<uint8_t*>(std::aligned_alloc(64, std::max<size_t>((bytes + 63) / 64 * 64, 64)));
@@ -820,6 +866,10 @@ PackedWeights pack_conv_weights(const QConvDesc& d, const ConvBlocking& b) {
                     for (int64_t j = 0; j < 4; ++j) *at++ = static_cast<uint8_t>(code(blk * w.B + v * w.L + l, 4 * q + j, k));
         return at;
     };
+    if (w.maddubs) {
+        pack_maddubs(d, w.plan, raw);
+        return pw;
+    }
     for (int64_t blk = 0; blk < nb; ++blk) {
         uint8_t* at = raw + blk * w.block_bytes;
         for (int64_t k = 0; k < w.khw; ++k) {
@@ -827,17 +877,7 @@ PackedWeights pack_conv_weights(const QConvDesc& d, const ConvBlocking& b) {
                 at = put_quads(at, blk, k, 0, w.CQ);
                 continue;
             }
-            if (!w.maddubs) {
-                at = put_exact(at, blk, k, 0, w.CQ);
-                continue;
-            }
-            for (int64_t j = 0; j < w.n_groups; ++j) {
-                const bool fast = maddubs_safe(d, w, blk, k, j);
-                at[0] = fast ? 1 : 0;
-                at += kGroupHeader;
-                at = fast ? put_quads(at, blk, k, j * kGroupQuads, w.group_quads(j))
-                          : put_exact(at, blk, k, j * kGroupQuads, w.group_quads(j));
-            }
+            at = put_exact(at, blk, k, 0, w.CQ);
         }
     }
     return pw;

@@ -18,10 +18,10 @@
 //    oc_vecs weight vectors of the quad are loaded into registers once and used by every pixel.
 //  * avx2 / avx512_core (exact widening): the broadcast bytes are split into the s16 pairs (x0,x2)
 //    and (x1,x3) (and 0x00FF / vpsrlw 8) and multiplied with prepacked s16 weight pairs by vpmaddwd.
-//    Fast path (ConvBlocking::maddubs, spec §4.5): a weight group whose same-sign code pairs satisfy
-//    (L_a-1)*(|q_i|+|q_j|) <= 32767 is multiplied with vpmaddubsw, summed to s32 by vpmaddwd with
-//    (1,1); other groups use the exact form. The choice is made per group at pack time and read
-//    from the group header by the kernel.
+//    Fast path (ConvBlocking::maddubs, spec §4.5): the plan of emitters/conv_maddubs.hpp decides per
+//    (oc vector, tap, quad) at load time, from the weights, whether vpmaddubsw (+ vpmaddwd by ones)
+//    provably cannot saturate, under one of three byte pairings (a vpshufb of the broadcast quad);
+//    the kernel walks each block's units grouped by pattern, the others take the exact form.
 // The window sum S (asymmetric weights, QConvConsts::has_n) is a separate pass with vpsadbw over the
 // channel bytes; channels >= C are kept out by a byte mask (avx2 levels) or a zero-masking opmask
 // load (AVX-512 levels).
@@ -37,10 +37,8 @@
 //    (w[c0], w[c0+1], w[c0+2], w[c0+3]): block_bytes = KH*KW*ceil(C/4)*V*L*4.
 //  * avx2 / avx512_core, exact form of a quad: [vec v][half h][lane l][2 x s16], half 0 holding
 //    (w[c0], w[c0+2]) and half 1 (w[c0+1], w[c0+3]): block_bytes = KH*KW*ceil(C/4)*V*L*8.
-//    With maddubs, a tap is groups of up to 8 quads, each a 32-byte header (byte 0: 1 = vpmaddubsw
-//    form) then its quads, in exact form or in the vpmaddubsw form [vec][lane][4 x s8]; the flag is
-//    set only for groups that pass the §4.5 proof (see maddubs_safe). block_bytes allows every
-//    group exact.
+//  * With maddubs: the block layout of emitters/conv_maddubs.hpp (counts per pattern, unit table,
+//    per-unit weights in the fast or exact form).
 // The same ConvBlocking must be passed to pack_conv_weights and emit_conv.
 //
 // Range: |D| <= K*255*128 fits s32 while K = C*KH*KW <= kMaxConvK (65793); larger K throws
@@ -79,13 +77,13 @@ std::vector<ConvBlocking> conv_blockings(Isa isa);
 // + 1 <= R (accumulators, the quad's weight vectors and the broadcast input) and pixels*oc_vecs <= R-3.
 bool conv_blocking_fits(const ConvBlocking& b);
 // Picks oc_vecs for the least padding waste per useful op, pixels for the fewest tiles, and (avx2,
-// avx512_core) maddubs when at least half of the weight groups pass the §4.5 proof (needs d.w.q).
+// avx512_core, needs d.w.q) the vpmaddubsw plan when its op count beats the plain exact stream.
 ConvBlocking choose_conv_blocking(Isa isa, const QConvDesc& d, const QConvConsts& c);
 
 PackedWeights pack_conv_weights(const QConvDesc& d, const ConvBlocking& b);
 
-// With ConvBlocking::maddubs: how many weight groups (oc block x tap x up to 8 channel quads) pass
-// the §4.5 no-saturation proof and take vpmaddubsw.
+// With ConvBlocking::maddubs: how many (oc vector, tap, quad) instruction groups take vpmaddubsw
+// (fast, all-zero groups included) of all of them.
 struct ConvMaddubsGroups {
     int64_t fast = 0, total = 0;
 };

@@ -69,9 +69,9 @@ struct ConvBlocking {
     int pixels = 4;
     int oc_vecs = 2;
     int lanes = 8; // output channels per vector: 8 (avx2, avx2_vnni), 16 (avx512_core, avx512_core_vnni)
-    // avx2 / avx512_core: let weight groups that provably cannot saturate s16 (spec §4.5) use
-    // vpmaddubsw; the packed weights then carry a per-group flag and the exact vpmaddwd form serves
-    // the others. Unused by the VNNI levels (vpdpbusd is exact).
+    // avx2 / avx512_core: let instruction groups that provably cannot saturate s16 (spec §4.5) use
+    // vpmaddubsw; the packed weights then carry the plan of emitters/conv_maddubs.hpp and the exact
+    // vpmaddwd form serves the others. Unused by the VNNI levels (vpdpbusd is exact).
     bool maddubs = false;
     Isa isa = Isa::avx2; // the level the kernel and its packed weights are made for
     int oc_block() const { return oc_vecs * lanes; }

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "emitters/conv.hpp"
+#include "emitters/conv_maddubs.hpp"
 #include "emitters/isa_traits.hpp"
 #include "jit/requant_fold.hpp"
 #include "qjit/error.hpp"
@@ -204,7 +205,10 @@ TEST_P(ConvEmitter, ChooseBlockingStaysInTheList) {
                 return x.pixels == b.pixels && x.oc_vecs == b.oc_vecs && x.lanes == b.lanes && x.maddubs == b.maddubs;
             }));
             (b.maddubs ? with_maddubs : without)++;
-            EXPECT_EQ(b.maddubs, !vnni(isa) && (d.in.levels == 16 || ow % 3 != 0)) << "oc " << oc << " ow " << ow;
+            // Every group unsafe: never the plan; every group safe: the plan where its op count wins
+            // (not for a lone pixel, whose unit table walk is not shared).
+            if (vnni(isa) || (d.in.levels == 256 && ow % 3 == 0)) EXPECT_FALSE(b.maddubs) << "oc " << oc << " ow " << ow;
+            if (!vnni(isa) && ow >= 6 && (d.in.levels == 16 || ow % 3 != 0)) EXPECT_TRUE(b.maddubs) << "oc " << oc << " ow " << ow;
         }
     if (!vnni(isa)) EXPECT_GT(with_maddubs, 0);
     EXPECT_GT(without, 0);
@@ -334,6 +338,39 @@ TEST_P(ConvEmitter, MaddubsFastPathPerGroup) {
     EXPECT_GT(fast, 0);
     EXPECT_GT(exact, 0);
     EXPECT_GT(mixed_kernels, 0) << "no kernel mixed both forms";
+}
+
+// Realistic weights (per-channel symmetric codes of normal floats, some all-zero quads) at L_a = 256:
+// the plan mixes every form -- the three perms, units with fast and exact vectors, all-exact units,
+// dropped zero units -- over every oc_vecs, and each kernel equals Oracle B.
+TEST_P(ConvEmitter, MaddubsPlanMixesPermsAndForms) {
+    if (vnni(GetParam())) GTEST_SKIP() << "VNNI levels use vpdpbusd (exact) and have no vpmaddubsw path";
+    const uint64_t base = base_seed(28);
+    uint64_t i = 0;
+    int64_t perm[3] = {0, 0, 0}, mixed = 0, exact = 0;
+    const int lanes = isa_lanes(GetParam());
+    for (int v = 1; v <= kMaddubsMaxVecs; ++v)
+        for (int shape = 0; shape < 3; ++shape) {
+            const ConvGeom g = shape == 0   ? geom(64, 5, 9, 5 * lanes - 3, 3, 3, 1, 1, 1)
+                               : shape == 1 ? geom(300, 1, 3, 3 * lanes, 1, 1)
+                                            : geom(24, 6, 7, 2 * lanes + 5, 3, 3, 2, 1, 1);
+            ConvCase c = vary(g, case_seed(base, i));
+            c.in_levels = 256;
+            c.normal_weights = true;
+            c.small_weights = c.extreme = false;
+            c.maddubs = true;
+            c.blocking = ConvBlocking{12 / v, v, lanes, true, GetParam()};
+            ConvRunInfo info;
+            EXPECT_TRUE(run(c, base, i++, &info));
+            for (int k = 0; k < 3; ++k) perm[k] += info.perm_units[k];
+            mixed += info.mixed_units;
+            exact += info.exact_units;
+        }
+    EXPECT_GT(perm[0], 0);
+    EXPECT_GT(perm[1], 0);
+    EXPECT_GT(perm[2], 0);
+    EXPECT_GT(mixed, 0);
+    EXPECT_GT(exact, 0);
 }
 
 // All codes at the extremes with k = L_a-1: the pairs the fast path would saturate on must take the

@@ -12,6 +12,7 @@
 #include <xmmintrin.h>
 
 #include "emitters/conv.hpp"
+#include "emitters/conv_maddubs.hpp"
 #include "emitters/isa_traits.hpp"
 #include "isa/isa.hpp"
 #include "jit/fq_math.hpp"
@@ -93,7 +94,7 @@ std::string ConvCase::str() const {
       << " La=" << in_levels << " L=" << out_levels << (per_oc_out ? " per_oc_out" : "") << (asym_w ? " asym_w" : "")
       << (const_ch ? " const_ch" : "") << (act_ol ? " act_ol" : "") << (bias ? " bias" : "") << (relu ? " relu" : "")
       << (clamp ? " clamp" : "") << (scale_shift ? " scale_shift" : "") << (extreme ? " extreme" : "")
-      << (small_weights ? " small_weights" : "") << (maddubs ? " maddubs" : "") << (garbage_pad ? " garbage_pad" : "") << " halo+" << extra_halo << " cs+" << extra_in_cs << "/" << extra_out_cs
+      << (small_weights ? " small_weights" : "") << (normal_weights ? " normal_weights" : "") << (maddubs ? " maddubs" : "") << (garbage_pad ? " garbage_pad" : "") << " halo+" << extra_halo << " cs+" << extra_in_cs << "/" << extra_out_cs
       << (split_calls ? " split" : "") << (hostile_mxcsr ? " hostile_mxcsr" : "") << " isa=" << to_string(isa);
     if (blocking) o << " blocking=" << blocking->pixels << "x" << blocking->oc_vecs;
     return o.str();
@@ -147,12 +148,26 @@ QConvDesc make_base_desc(const ConvCase& cc, Rng& r) {
         if (cc.extreme) {
             static const int8_t ext[] = {-128, -127, 127};
             q = ext[uni_int(r, 0, 2)];
+        } else if (cc.normal_weights) {
+            q = 0; // drawn per output channel below
         } else if (cc.small_weights) {
             const int64_t k = uni_int(r, 0, 299);
             q = static_cast<int8_t>(k == 0 ? 127 : k == 1 ? -128 : uni_int(r, -60, 60));
         } else {
             const int64_t k = uni_int(r, 0, 9);
             q = static_cast<int8_t>(k < 6 ? uni_int(r, -128, 127) : k < 9 ? uni_int(r, -9, 9) : (k % 2 ? 127 : -128));
+        }
+    }
+    if (cc.normal_weights) {
+        std::normal_distribution<double> nd(0.0, 1.0);
+        std::vector<double> f(static_cast<size_t>(kk));
+        for (int64_t o = 0; o < g.OC; ++o) {
+            double amax = 1e-9;
+            for (double& x : f) amax = std::max(amax, std::abs(x = nd(r)));
+            for (int64_t i = 0; i < kk; ++i) {
+                const bool zero_quad = (i / (g.KH * g.KW) / 4) % 7 == 3;
+                w.q[static_cast<size_t>(o * kk + i)] = static_cast<int8_t>(zero_quad ? 0 : std::nearbyint(f[static_cast<size_t>(i)] / amax * 127.0));
+            }
         }
     }
     for (int64_t o = 0; o < g.OC; ++o) {
@@ -403,6 +418,16 @@ std::string PreparedConv::where() const {
         const ConvMaddubsGroups mg = conv_maddubs_groups(d, blk);
         p.fast_groups = blk.maddubs ? mg.fast : 0;
         p.total_groups = mg.total;
+        if (blk.maddubs && !vnni) {
+            const MaddubsPlan plan = plan_maddubs(d, maddubs_safety(d, blk.lanes), blk.oc_vecs, blk.lanes);
+            for (const auto& units : plan.blocks)
+                for (const MaddubsUnit& u : units) {
+                    const unsigned all = (1u << blk.oc_vecs) - 1;
+                    if (u.mask == 0) ++p.exact_units;
+                    else ++p.perm_units[u.perm];
+                    if (u.mask != 0 && u.mask != all) ++p.mixed_units;
+                }
+        }
         p.in = b.in;
         p.out = b.out;
         p.src = std::move(b.src);
@@ -500,6 +525,9 @@ std::string PreparedConv::where() const {
         info->kernel = p.kernel->name;
         info->fast_groups = p.fast_groups;
         info->total_groups = p.total_groups;
+        for (int i = 0; i < 3; ++i) info->perm_units[i] = p.perm_units[i];
+        info->mixed_units = p.mixed_units;
+        info->exact_units = p.exact_units;
         info->ran = false;
     }
     if (!host_runs(cc.isa)) return ::testing::AssertionSuccess();

@@ -50,6 +50,7 @@ struct ConvCase {
     bool bias = true, relu = false, clamp = false, scale_shift = false;
     bool extreme = false;       // all k = L_a-1 and weight codes in {-128, -127, 127}
     bool small_weights = false; // codes in [-60, 60] with rare +-127/-128 outliers (mixed vpmaddubsw groups)
+    bool normal_weights = false; // per-channel symmetric codes of N(0, 1) floats, every 7th quad zero
     bool maddubs = false;       // set ConvBlocking::maddubs (the vpmaddubsw fast path)
     bool garbage_pad = false;   // input padded channels (>= C) hold garbage (must not matter)
     int64_t extra_halo = 0;     // more halo than required on every side
@@ -90,6 +91,7 @@ struct PreparedConv {
     std::vector<ConvCall> calls;
     size_t raw_distinct = 0;
     int64_t fast_groups = 0, total_groups = 0;
+    int64_t perm_units[3] = {0, 0, 0}, mixed_units = 0, exact_units = 0;
     // Failure message tail: the case, the seeds and the reproducer.
     std::string where() const;
 };
@@ -107,6 +109,8 @@ struct PreparedConv {
 struct ConvRunInfo {
     std::string kernel;
     int64_t fast_groups = 0, total_groups = 0; // vpmaddubsw groups (ConvBlocking::maddubs)
+    // The vpmaddubsw plan's units (conv_maddubs.hpp): per perm, those mixing both forms, all-exact ones.
+    int64_t perm_units[3] = {0, 0, 0}, mixed_units = 0, exact_units = 0;
     bool ran = false;
 };
 ::testing::AssertionResult run_conv_case(const ConvCase& c, uint64_t base, uint64_t index, ConvRunInfo* info = nullptr);

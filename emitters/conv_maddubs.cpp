@@ -1,0 +1,183 @@
+#include "emitters/conv_maddubs.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+namespace qjit {
+
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up64(int64_t v) { return (v + 63) / 64 * 64; }
+int popcount(unsigned v) { return __builtin_popcount(v); }
+
+// The perm masks of one unit over the V vectors starting at `vec0` (vectors >= s.n_vecs are absent:
+// zero codes, safe under every perm), the best perm and whether every group is zero.
+struct UnitChoice {
+    int perm = 0;
+    unsigned mask = 0;
+    bool zero = true;
+};
+UnitChoice choose_unit(const MaddubsSafety& s, int64_t vec0, int V, int64_t k, int64_t q) {
+    unsigned m[3] = {0, 0, 0};
+    UnitChoice u;
+    for (int v = 0; v < V; ++v) {
+        const int64_t vec = vec0 + v;
+        if (vec >= s.n_vecs) {
+            for (unsigned& x : m) x |= 1u << v;
+            continue;
+        }
+        const size_t i = static_cast<size_t>((vec * s.khw + k) * s.CQ + q);
+        for (int pm = 0; pm < 3; ++pm)
+            if (s.bits[i] >> pm & 1u) m[pm] |= 1u << v;
+        u.zero = u.zero && s.zero[i];
+    }
+    for (int pm = 1; pm < 3; ++pm)
+        if (popcount(m[pm]) > popcount(m[u.perm])) u.perm = pm;
+    u.mask = m[u.perm];
+    if (u.mask == 0) u.perm = 0;
+    return u;
+}
+
+} // namespace
+
+int64_t MaddubsPlan::unit_bytes(int id) const {
+    const int64_t vlen = static_cast<int64_t>(L) * 4;
+    return (2 * V - popcount(pattern_mask(id))) * vlen;
+}
+
+MaddubsSafety maddubs_safety(const QConvDesc& d, int lanes, int64_t max_codes) {
+    const ConvGeom& g = d.g;
+    MaddubsSafety s;
+    s.khw = g.KH * g.KW;
+    s.CQ = ceil_div(g.C, 4);
+    const int64_t all_vecs = ceil_div(g.OC, lanes), pairs = ceil_div(all_vecs, 2);
+    const int64_t pair_codes = 2 * lanes * g.C * s.khw;
+    const int64_t stride = max_codes > 0 ? std::max<int64_t>(1, pairs * pair_codes / max_codes) : 1;
+    s.sampled = stride > 1;
+    std::vector<int64_t> vecs; // the analysed vectors, in order
+    for (int64_t pr = 0; pr < pairs; pr += stride)
+        for (int64_t v = 2 * pr; v < std::min(all_vecs, 2 * pr + 2); ++v) vecs.push_back(v);
+    s.n_vecs = static_cast<int64_t>(vecs.size());
+    const size_t n = static_cast<size_t>(s.n_vecs * s.khw * s.CQ);
+    s.bits.assign(n, 7);
+    s.zero.assign(n, 1);
+    // A pair (a, b) may saturate iff same sign and (L_a - 1) * (|a| + |b|) > 32767, i.e. |a| + |b| > T
+    // (T >= 128, so a pair with a zero never does).
+    const int T = 32767 / static_cast<int>(std::max<int64_t>(1, d.in.levels - 1));
+    auto unsafe = [T](int a, int b) { return ((a ^ b) >= 0) & (std::abs(a) + std::abs(b) > T); };
+    const int8_t* q = d.w.q.data();
+    for (int64_t sv = 0; sv < s.n_vecs; ++sv)
+        for (int64_t o = vecs[static_cast<size_t>(sv)] * lanes; o < std::min(g.OC, (vecs[static_cast<size_t>(sv)] + 1) * lanes); ++o) {
+            const int8_t* row = q + o * g.C * s.khw;
+            for (int64_t k = 0; k < s.khw; ++k) {
+                uint8_t* bits = s.bits.data() + (sv * s.khw + k) * s.CQ;
+                uint8_t* zero = s.zero.data() + (sv * s.khw + k) * s.CQ;
+                for (int64_t qd = 0; qd < s.CQ; ++qd) {
+                    int w[4] = {0, 0, 0, 0};
+                    const int64_t c0 = 4 * qd;
+                    for (int j = 0; j < 4; ++j)
+                        if (c0 + j < g.C) w[j] = row[(c0 + j) * s.khw + k];
+                    const bool u01 = unsafe(w[0], w[1]), u23 = unsafe(w[2], w[3]), u02 = unsafe(w[0], w[2]),
+                               u13 = unsafe(w[1], w[3]), u03 = unsafe(w[0], w[3]), u12 = unsafe(w[1], w[2]);
+                    const unsigned safe = (!(u01 | u23) ? 1u : 0u) | (!(u02 | u13) ? 2u : 0u) | (!(u03 | u12) ? 4u : 0u);
+                    bits[qd] &= static_cast<uint8_t>(safe);
+                    zero[qd] &= static_cast<uint8_t>((w[0] | w[1] | w[2] | w[3]) == 0);
+                }
+            }
+        }
+    return s;
+}
+
+double maddubs_cost_per_unit(const MaddubsSafety& s, int V, int P) {
+    double cost = 0;
+    int64_t slots = 0;
+    for (int64_t vec0 = 0; vec0 + V <= std::max<int64_t>(s.n_vecs, V); vec0 += V)
+        for (int64_t k = 0; k < s.khw; ++k)
+            for (int64_t q = 0; q < s.CQ; ++q) {
+                ++slots;
+                const UnitChoice u = choose_unit(s, vec0, V, k, q);
+                if (u.zero) continue;
+                const int fast = popcount(u.mask);
+                cost += (u.perm ? 1 : 0) + (fast < V ? 2 : 0) + 3.0 * fast + 4.0 * (V - fast) + 4.0 / P;
+            }
+    return slots ? cost / static_cast<double>(slots) : 0.0;
+}
+
+MaddubsPlan plan_maddubs(const QConvDesc& d, const MaddubsSafety& s, int V, int L) {
+    MaddubsPlan p;
+    p.V = V;
+    p.L = L;
+    p.n_patterns = 1 + 3 * ((1 << V) - 1);
+    p.header_bytes = round_up64(p.n_patterns * 4);
+    p.table_bytes = round_up64(s.khw * s.CQ * 8);
+    p.block_bytes = p.header_bytes + p.table_bytes + s.khw * s.CQ * V * 2 * L * 4;
+    const int64_t nb = ceil_div(d.g.OC, static_cast<int64_t>(V) * L);
+    p.blocks.resize(static_cast<size_t>(nb));
+    for (int64_t b = 0; b < nb; ++b) {
+        std::vector<MaddubsUnit>& units = p.blocks[static_cast<size_t>(b)];
+        const int64_t real_vecs = std::min<int64_t>(V, s.n_vecs - b * V);
+        const unsigned real = (1u << real_vecs) - 1;
+        for (int64_t k = 0; k < s.khw; ++k)
+            for (int64_t q = 0; q < s.CQ; ++q) {
+                const UnitChoice u = choose_unit(s, b * V, V, k, q);
+                p.total_vectors += real_vecs;
+                if (u.zero) {
+                    p.fast_vectors += real_vecs;
+                    continue;
+                }
+                p.fast_vectors += popcount(u.mask & real);
+                units.push_back(MaddubsUnit{static_cast<int32_t>(k), static_cast<int32_t>(q), u.perm, u.mask});
+            }
+        std::stable_sort(units.begin(), units.end(), [&](const MaddubsUnit& a, const MaddubsUnit& c) {
+            return p.pattern_id(a.perm, a.mask) < p.pattern_id(c.perm, c.mask);
+        });
+    }
+    return p;
+}
+
+void pack_maddubs(const QConvDesc& d, const MaddubsPlan& p, uint8_t* raw) {
+    const ConvGeom& g = d.g;
+    const int64_t khw = g.KH * g.KW, B = static_cast<int64_t>(p.V) * p.L;
+    const int8_t* codes = d.w.q.data();
+    for (size_t b = 0; b < p.blocks.size(); ++b) {
+        uint8_t* blk = raw + static_cast<int64_t>(b) * p.block_bytes;
+        auto* counts = reinterpret_cast<int32_t*>(blk);
+        auto* table = reinterpret_cast<int32_t*>(blk + p.header_bytes);
+        uint8_t* w = blk + p.header_bytes + p.table_bytes;
+        for (const MaddubsUnit& u : p.blocks[b]) {
+            ++counts[p.pattern_id(u.perm, u.mask)];
+            *table++ = u.tap;
+            *table++ = 4 * u.quad;
+            // Offsets of the shuffled bytes' codes inside an output channel's row (-1: channel >= C).
+            int64_t at[4];
+            for (int j = 0; j < 4; ++j) {
+                const int64_t c = 4 * u.quad + kPermOrder[u.perm][j];
+                at[j] = c < g.C ? c * khw + u.tap : -1;
+            }
+            for (int v = 0; v < p.V; ++v) {
+                const int64_t o0 = static_cast<int64_t>(b) * B + static_cast<int64_t>(v) * p.L;
+                const bool fast = u.mask >> v & 1u;
+                const size_t vec_bytes = static_cast<size_t>(p.L) * (fast ? 4 : 8);
+                std::memset(w, 0, vec_bytes);
+                for (int64_t l = 0; l < p.L && o0 + l < g.OC; ++l) {
+                    const int8_t* row = codes + (o0 + l) * g.C * khw;
+                    int8_t c4[4];
+                    for (int j = 0; j < 4; ++j) c4[j] = at[j] >= 0 ? row[at[j]] : 0;
+                    if (fast) {
+                        std::memcpy(w + l * 4, c4, 4);
+                        continue;
+                    }
+                    for (int h = 0; h < 2; ++h) {
+                        const int16_t pair[2] = {c4[h], c4[h + 2]};
+                        std::memcpy(w + (h * p.L + l) * 4, pair, 4);
+                    }
+                }
+                w += vec_bytes;
+            }
+        }
+    }
+}
+
+} // namespace qjit
