@@ -1,4 +1,4 @@
-#include "emitters/eltwise_avx2.hpp"
+#include "emitters/eltwise.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "emitters/generator.hpp"
+#include "emitters/isa_traits.hpp"
 #include "qjit/error.hpp"
 
 namespace qjit {
@@ -26,7 +27,7 @@ int disp32(int64_t v, const std::string& node) {
 
 bool has_broadcast(const BroadcastOperand& b) { return b.bc_h || b.bc_w || b.bc_c; }
 
-std::string eltwise_name(const EltwiseConsts& c, const BroadcastOperand& in0, const BroadcastOperand* in1,
+std::string eltwise_name(Isa isa, const EltwiseConsts& c, const BroadcastOperand& in0, const BroadcastOperand* in1,
                          const std::vector<PostOp>& post) {
     std::string n;
     switch (c.kind) {
@@ -48,19 +49,25 @@ std::string eltwise_name(const EltwiseConsts& c, const BroadcastOperand& in0, co
     if (relu) n += "_relu";
     if (clamp) n += "_clamp";
     if (c.mode == EpilogueMode::Threshold) n += "_thr";
-    return n + "_8c__avx2";
+    return n + "_" + std::to_string(isa_lanes(isa)) + "c__" + to_string(isa);
 }
 
 // Registers: rdi args | rbx pool | r8 / r9 input rows | r10 output row | r11 h | rax / rdx input
 // pixels | rsi output pixel | rcx w counter | r12 channel offset (channel loop) | r13 channel loop
-// counter | r14 scratch. ymm15 zero | ymm14 L-1 | ymm13 / ymm12 the broadcast level of a bc_c input
-// | ymm(3j), ymm(3j+1), ymm(3j+2): operands and accumulator of channel vector j (j < 4).
-class EltwiseEmitter {
+// counter | r14 scratch. V15 zero | V14 L-1 | V13 / V12 the broadcast level of a bc_c input
+// | V(3j), V(3j+1), V(3j+2): operands and accumulator of channel vector j (j < 4). EVEX: k2 the
+// last vector's 8-lane tail, k1 the Threshold compare.
+template <Isa I> class EltwiseEmitter {
+    using Tr = IsaTraits<I>;
+    using Vmm = typename Tr::Vmm;
+    static constexpr int kL = Tr::lanes;
+
 public:
     EltwiseEmitter(const EltwiseConsts& c, const BroadcastOperand& in0, const BroadcastOperand* in1,
                    const ActLayout& out, const std::string& node)
         : c_(c), in0_(in0), in1_(in1 ? *in1 : in0), binary_(in1 != nullptr), out_(out), node_(node) {
-        nvec_ = round_up8(c_.c) / 8;
+        nvec_ = (round_up8(c_.c) + kL - 1) / kL;
+        masked_tail_ = round_up8(c_.c) % kL != 0; // EVEX: 8 channels in the last vector
         eb_ = out_.elem_bytes;
         for (int64_t ch = 0; ch < c_.c && c_.mode == EpilogueMode::Levels; ++ch) {
             const size_t cu = static_cast<size_t>(ch);
@@ -82,7 +89,7 @@ public:
 private:
     const Reg64 r_args = rdi, r_pool = rbx, r_row0 = r8, r_row1 = r9, r_rowo = r10, r_h = r11, r_p0 = rax,
                 r_p1 = rdx, r_po = rsi, r_w = rcx, r_c = r12, r_cnt = r13, r_tmp = r14;
-    const Ymm y_zero = ymm15, y_vmax = ymm14, y_bc0 = ymm13, y_bc1 = ymm12;
+    const Vmm y_zero{15}, y_vmax{14}, y_bc0{13}, y_bc1{12};
 
     Generator& G() { return *G_; }
     int d32(int64_t v) const { return disp32(v, node_); }
@@ -104,6 +111,7 @@ private:
         if (c_.mode == EpilogueMode::Threshold) off_thr_ = g.pool_f32(c_.threshold);
         off_vmax_ = g.pool_f32(std::vector<float>(8, c_.v_max));
         off_lm1_ = g.pool_i32(std::vector<int32_t>(8, c_.out_levels - 1));
+        if (masked_tail_) off_tail_ = g.pool_u8({0xFF, 0x00});
     }
 
     void emit_body() {
@@ -111,9 +119,10 @@ private:
         g.preamble({rbx, r12, r13, r14}, 0);
         g.load_pool_base(r_pool);
         if (c_.mode == EpilogueMode::Levels) {
-            g.vpxor(y_zero, y_zero, y_zero);
-            g.vmovups(y_vmax, g.ptr[r_pool + off_vmax_]);
+            VecOps<I>::zero(g, y_zero);
+            g.vbroadcastss(y_vmax, g.dword[r_pool + off_vmax_]);
         }
+        if (masked_tail_) g.kmovw(k2, g.word[r_pool + off_tail_]);
         Label l_h, l_done;
         g.mov(r_h, g.qword[r_args + offsetof(EltwiseArgs, h_begin)]);
         g.L(l_h);
@@ -154,24 +163,26 @@ private:
         Generator& g = G();
         if (need_k0_ && in0_.bc_c) broadcast_level(y_bc0, r_p0);
         if (need_k1_ && in1_.bc_c) broadcast_level(y_bc1, r_p1);
-        const int64_t nblk = nvec_ / 4, rem = nvec_ % 4;
         if (nvec_ <= 8) {
-            for (int64_t v = 0; v < nvec_; v += 4) vectors(std::min<int64_t>(4, nvec_ - v), v * 8, false);
+            for (int64_t v = 0; v < nvec_; v += 4)
+                vectors(std::min<int64_t>(4, nvec_ - v), v * kL, false, v + 4 >= nvec_);
             return;
         }
+        // Blocks of 4 full vectors in a loop, then the rest (the masked tail vector included).
+        const int64_t nblk = (nvec_ - (masked_tail_ ? 1 : 0)) / 4, rem = nvec_ - 4 * nblk;
         Label l;
         g.xor_(r_c, r_c);
         g.mov(r_cnt, nblk);
         g.L(l);
-        vectors(4, 0, true);
-        g.add(r_c, 32);
+        vectors(4, 0, true, false);
+        g.add(r_c, 4 * kL);
         g.dec(r_cnt);
         g.jnz(l, g.T_NEAR);
-        if (rem) vectors(rem, 0, true);
+        if (rem) vectors(rem, 0, true, true);
     }
 
     // ---- the ISA-specific part ---------------------------------------------------------------
-    void broadcast_level(const Ymm& y, const Reg64& p) {
+    void broadcast_level(const Vmm& y, const Reg64& p) {
         Generator& g = G();
         g.movzx(r_tmp.cvt32(), g.byte[p]);
         g.vmovd(Xmm(y.getIdx()), r_tmp.cvt32());
@@ -185,20 +196,22 @@ private:
         return idx ? g.ptr[base + r_c * scale + d32(disp)] : g.ptr[base + d32(disp)];
     }
 
-    // Channel vectors [0, n) starting at channel ch0 (+ r12 when idx).
-    void vectors(int64_t n, int64_t ch0, bool idx) {
+    // Channel vectors [0, n) starting at channel ch0 (+ r12 when idx); `last`: they end the pixel
+    // (the last one is the masked tail when masked_tail_).
+    void vectors(int64_t n, int64_t ch0, bool idx, bool last) {
         Generator& g = G();
         for (int64_t j = 0; j < n; ++j) {
-            const int64_t ch = ch0 + j * 8;
-            const Ymm a(static_cast<int>(3 * j)), b(static_cast<int>(3 * j + 1)), t(static_cast<int>(3 * j + 2));
-            Ymm f0 = a, f1 = b;
+            const int64_t ch = ch0 + j * kL;
+            const bool masked = Tr::evex && masked_tail_ && last && j == n - 1;
+            const Vmm a(static_cast<int>(3 * j)), b(static_cast<int>(3 * j + 1)), t(static_cast<int>(3 * j + 2));
+            Vmm f0 = a, f1 = b;
             if (need_k0_) {
                 if (in0_.bc_c) f0 = y_bc0;
-                else load_levels(a, at(r_p0, 1, ch, idx));
+                else load_levels(a, at(r_p0, 1, ch, idx), masked);
             }
             if (need_k1_) {
                 if (in1_.bc_c) f1 = y_bc1;
-                else load_levels(b, at(r_p1, 1, ch, idx));
+                else load_levels(b, at(r_p1, 1, ch, idx), masked);
             }
             g.vmovups(t, at(r_pool, 4, off_e_ + ch * 4, idx));
             if (c_.has_a1) g.vfmadd231ps(t, f1, at(r_pool, 4, off_a1_ + ch * 4, idx)); // fma(f(k1), A1, E)
@@ -207,26 +220,31 @@ private:
                 g.vmulps(a, f0, f1); // exact: k0*k1 <= 255^2
                 g.vfmadd231ps(t, a, at(r_pool, 4, off_p_ + ch * 4, idx));
             }
-            tail(t, b, ch, idx);
+            tail(t, b, ch, idx, masked);
         }
     }
 
-    void load_levels(const Ymm& y, const Address& a) {
+    void load_levels(const Vmm& y, const Address& a, bool masked) {
         Generator& g = G();
-        g.vpmovzxbd(y, a);
+        if constexpr (Tr::evex) {
+            if (masked) g.vpmovzxbd(y | k2 | T_z, a);
+            else g.vpmovzxbd(y, a);
+        } else {
+            g.vpmovzxbd(y, a);
+        }
         g.vcvtdq2ps(y, y);
     }
 
-    // Epilogue tail and store of the accumulator t (scratch s) of channels [ch, ch + 8).
-    void tail(const Ymm& t, const Ymm& s, int64_t ch, bool idx) {
+    // Epilogue tail and store of the accumulator t (scratch s) of channels [ch, ch + lanes).
+    void tail(const Vmm& t, const Vmm& s, int64_t ch, bool idx, bool masked) {
         Generator& g = G();
         if (c_.mode == EpilogueMode::Levels) {
             g.vmaxps(t, t, y_zero); // NaN -> 0
             g.vminps(t, t, y_vmax);
-            g.vcvtps2dq(t, t); // RNE (MXCSR set by the preamble)
+            VecOps<I>::cvt_rne(g, t, t); // RNE: MXCSR set by the preamble, {rn-sae} on EVEX
             if (use_klo_) g.vpmaxsd(t, t, at(r_pool, 4, off_klo_ + ch * 4, idx));
             if (use_khi_) g.vpminsd(t, t, at(r_pool, 4, off_khi_ + ch * 4, idx));
-            store_levels(t, s, ch, idx);
+            store_levels(t, s, ch, idx, masked);
             return;
         }
         if (c_.has_bounds) {
@@ -234,22 +252,40 @@ private:
             g.vminps(t, t, at(r_pool, 4, off_yhi_ + ch * 4, idx));
         }
         if (c_.mode == EpilogueMode::Threshold) {
-            g.vcmpps(t, t, at(r_pool, 4, off_thr_ + ch * 4, idx), 0x1E); // GT_OQ: NaN -> false
-            g.vpand(t, t, g.ptr[r_pool + off_lm1_]);
-            store_levels(t, s, ch, idx);
+            if constexpr (Tr::evex) {
+                g.vcmpps(k1, t, at(r_pool, 4, off_thr_ + ch * 4, idx), 0x1E); // GT_OQ: NaN -> false
+                g.vpbroadcastd(t | k1 | T_z, g.dword[r_pool + off_lm1_]);
+            } else {
+                g.vcmpps(t, t, at(r_pool, 4, off_thr_ + ch * 4, idx), 0x1E); // GT_OQ: NaN -> false
+                g.vpand(t, t, g.ptr[r_pool + off_lm1_]);
+            }
+            store_levels(t, s, ch, idx, masked);
             return;
+        }
+        if constexpr (Tr::evex) {
+            if (masked) {
+                g.vmovups(at(r_po, 4, ch * 4, idx) | k2, t);
+                return;
+            }
         }
         g.vmovups(at(r_po, 4, ch * 4, idx), t);
     }
 
-    // 8 s32 levels in [0, 255] -> 8 bytes.
-    void store_levels(const Ymm& t, const Ymm& s, int64_t ch, bool idx) {
+    // lanes s32 levels in [0, 255] -> lanes bytes (8 under k2 when masked).
+    void store_levels(const Vmm& t, const Vmm& s, int64_t ch, bool idx, bool masked) {
         Generator& g = G();
-        const Xmm tx(t.getIdx()), sx(s.getIdx());
-        g.vextracti128(sx, t, 1);
-        g.vpackusdw(tx, tx, sx);
-        g.vpackuswb(tx, tx, tx);
-        g.vmovq(at(r_po, 1, ch, idx), tx);
+        if constexpr (Tr::evex) {
+            (void)s;
+            if (masked) g.vpmovusdb(at(r_po, 1, ch, idx) | k2, t);
+            else g.vpmovusdb(at(r_po, 1, ch, idx), t);
+        } else {
+            (void)masked;
+            const Xmm tx(t.getIdx()), sx(s.getIdx());
+            g.vextracti128(sx, t, 1);
+            g.vpackusdw(tx, tx, sx);
+            g.vpackuswb(tx, tx, tx);
+            g.vmovq(at(r_po, 1, ch, idx), tx);
+        }
     }
 
     const EltwiseConsts& c_;
@@ -258,10 +294,11 @@ private:
     const ActLayout out_;
     const std::string node_;
     int64_t nvec_ = 1, eb_ = 1;
+    bool masked_tail_ = false;
     bool use_klo_ = false, use_khi_ = false, need_k0_ = false, need_k1_ = false;
     Generator* G_ = nullptr;
     int off_e_ = -1, off_a0_ = -1, off_a1_ = -1, off_p_ = -1, off_klo_ = -1, off_khi_ = -1, off_ylo_ = -1,
-        off_yhi_ = -1, off_thr_ = -1, off_vmax_ = -1, off_lm1_ = -1;
+        off_yhi_ = -1, off_thr_ = -1, off_vmax_ = -1, off_lm1_ = -1, off_tail_ = -1;
 };
 
 void validate_eltwise(const EltwiseConsts& c, const BroadcastOperand& in0, const BroadcastOperand* in1,
@@ -271,7 +308,7 @@ void validate_eltwise(const EltwiseConsts& c, const BroadcastOperand& in0, const
     if (out.C != c.c || out.N < 1 || out.H < 1 || out.W < 1) bad("output layout does not match the constants");
     if (out.elem_bytes != (c.mode == EpilogueMode::Float ? 4 : 1)) bad("output element size does not match the mode");
     if (out.c_stride < round_up8(c.c)) bad("output c_stride does not cover round_up(C, 8)");
-    if (static_cast<int64_t>(c.e.size()) < round_up8(c.c)) bad("constants are not padded to round_up(C, 8)");
+    if (static_cast<int64_t>(c.e.size()) < round_up16(c.c)) bad("constants are not padded to round_up(C, 16)");
     for (const BroadcastOperand* b : {&in0, in1}) {
         if (!b) continue;
         const ActLayout& l = b->l;
@@ -288,8 +325,12 @@ void validate_eltwise(const EltwiseConsts& c, const BroadcastOperand& in0, const
 }
 
 // Copy kernel of one Concat input. Registers: rdi args | r8 h | rsi / rdx rows | rax / rcx pixels |
-// r9 w counter | r10 scratch / offset | r11 block counter.
-class ConcatCopyEmitter {
+// r9 w counter | r10 scratch / offset | r11 block counter | V0-V3 data | (EVEX) k1 the byte tail.
+template <Isa I> class ConcatCopyEmitter {
+    using Tr = IsaTraits<I>;
+    using Vmm = typename Tr::Vmm;
+    static constexpr int kV = Tr::vlen;
+
 public:
     ConcatCopyEmitter(const ActLayout& src, const ActLayout& dst) : s_(src), d_(dst) {}
 
@@ -297,7 +338,20 @@ public:
 
     void operator()(Generator& g) {
         G_ = &g;
+        const int64_t n = s_.C == s_.c_stride && d_.c_stride == s_.c_stride ? s_.W * s_.C : s_.C;
+        if constexpr (Tr::evex) {
+            const int64_t t = n % kV; // bytes after the whole vectors: one masked move
+            if (t) {
+                const uint64_t m = (uint64_t{1} << t) - 1;
+                std::vector<uint8_t> b(8);
+                for (int i = 0; i < 8; ++i) b[static_cast<size_t>(i)] = static_cast<uint8_t>(m >> (8 * i));
+                off_tail_ = g.pool_u8(b);
+            }
+        }
         g.preamble({}, 0);
+        if constexpr (Tr::evex) {
+            if (off_tail_ >= 0) g.kmovq(k1, g.pool(off_tail_));
+        }
         Label l_h, l_done;
         g.mov(r8, g.qword[rdi + offsetof(ConcatCopyArgs, h_begin)]);
         g.L(l_h);
@@ -332,26 +386,34 @@ public:
 private:
     int disp(int64_t v) const { return disp32(v, "<concat>"); }
 
-    // Exactly n bytes from [src] to [dst]: 128-byte blocks in a loop when long, then 32/16/8/4/2/1.
+    // Exactly n bytes from [src] to [dst]: 4-vector blocks in a loop when long, then whole vectors,
+    // then the rest: one masked vmovdqu8 (EVEX) or 16/8/4/2/1-byte moves.
     void copy(const Reg64& src, const Reg64& dst, int64_t n) {
         Generator& g = *G_;
         int64_t done = 0;
-        if (n >= 512) {
-            const int64_t blocks = n / 128;
+        if (n >= 16 * kV) {
+            const int64_t blocks = n / (4 * kV);
             Label l;
             g.xor_(r10, r10);
             g.mov(r11, blocks);
             g.L(l);
-            for (int i = 0; i < 4; ++i) g.vmovdqu(Ymm(i), g.ptr[src + r10 + i * 32]);
-            for (int i = 0; i < 4; ++i) g.vmovdqu(g.ptr[dst + r10 + i * 32], Ymm(i));
-            g.add(r10, 128);
+            for (int i = 0; i < 4; ++i) VecOps<I>::loadu(g, Vmm(i), g.ptr[src + r10 + i * kV]);
+            for (int i = 0; i < 4; ++i) VecOps<I>::storeu(g, g.ptr[dst + r10 + i * kV], Vmm(i));
+            g.add(r10, 4 * kV);
             g.dec(r11);
             g.jnz(l, g.T_NEAR);
-            done = blocks * 128;
+            done = blocks * 4 * kV;
         }
-        for (; n - done >= 32; done += 32) {
-            g.vmovdqu(ymm0, g.ptr[src + disp(done)]);
-            g.vmovdqu(g.ptr[dst + disp(done)], ymm0);
+        for (; n - done >= kV; done += kV) {
+            VecOps<I>::loadu(g, Vmm(0), g.ptr[src + disp(done)]);
+            VecOps<I>::storeu(g, g.ptr[dst + disp(done)], Vmm(0));
+        }
+        if constexpr (Tr::evex) {
+            if (n - done > 0) {
+                g.vmovdqu8(Vmm(0) | k1 | T_z, g.ptr[src + disp(done)]);
+                g.vmovdqu8(g.ptr[dst + disp(done)] | k1, Vmm(0));
+            }
+            return;
         }
         if (n - done >= 16) {
             g.vmovdqu(xmm0, g.ptr[src + disp(done)]);
@@ -381,30 +443,52 @@ private:
 
     const ActLayout s_, d_;
     Generator* G_ = nullptr;
+    int off_tail_ = -1;
 };
 
-} // namespace
-
-std::unique_ptr<JitKernel> emit_qeltwise_avx2(const QEltwiseDesc& d, const EltwiseConsts& c,
-                                              const BroadcastOperand& in0, const BroadcastOperand* in1,
-                                              const ActLayout& out) {
-    const std::string node = d.fused_nodes.empty() ? "<qeltwise>" : d.fused_nodes.front();
-    validate_eltwise(c, in0, in1, out, node);
-    EltwiseEmitter e(c, in0, in1, out, node);
-    auto k = build_kernel(eltwise_name(c, in0, in1, d.post), e.size_hint(), [&](Generator& g) { e(g); });
+template <Isa I>
+std::unique_ptr<JitKernel> build_qeltwise(const QEltwiseDesc& d, const EltwiseConsts& c, const BroadcastOperand& in0,
+                                          const BroadcastOperand* in1, const ActLayout& out, const std::string& node) {
+    EltwiseEmitter<I> e(c, in0, in1, out, node);
+    auto k = build_kernel(eltwise_name(I, c, in0, in1, d.post), e.size_hint(), [&](Generator& g) { e(g); });
     k->constants = c.constant_count();
     return k;
 }
 
-std::unique_ptr<JitKernel> emit_concat_copy_avx2(const ActLayout& src, const ActLayout& dst) {
-    if (src.elem_bytes != 1 || dst.elem_bytes != 1 || src.C < 1 || src.W < 1 || src.H < 1 ||
-        src.c_stride < src.C || dst.c_stride < src.C)
-        throw Error(ErrorCode::InvalidArgument, "<concat>", "bad u8 layouts for a concat copy");
-    ConcatCopyEmitter e(src, dst);
-    const std::string name = "concat_copy_u8_c" + std::to_string(src.C) + "__avx2";
+template <Isa I> std::unique_ptr<JitKernel> build_concat_copy(const ActLayout& src, const ActLayout& dst) {
+    ConcatCopyEmitter<I> e(src, dst);
+    const std::string name = "concat_copy_u8_c" + std::to_string(src.C) + "__" + to_string(I);
     auto k = build_kernel(name, e.size_hint(), [&](Generator& g) { e(g); });
     k->constants = 0;
     return k;
+}
+
+} // namespace
+
+std::unique_ptr<JitKernel> emit_qeltwise(Isa isa, const QEltwiseDesc& d, const EltwiseConsts& c,
+                                         const BroadcastOperand& in0, const BroadcastOperand* in1, const ActLayout& out) {
+    const std::string node = d.fused_nodes.empty() ? "<qeltwise>" : d.fused_nodes.front();
+    validate_eltwise(c, in0, in1, out, node);
+    switch (isa) {
+    case Isa::avx2: return build_qeltwise<Isa::avx2>(d, c, in0, in1, out, node);
+    case Isa::avx2_vnni: return build_qeltwise<Isa::avx2_vnni>(d, c, in0, in1, out, node);
+    case Isa::avx512_core: return build_qeltwise<Isa::avx512_core>(d, c, in0, in1, out, node);
+    case Isa::avx512_core_vnni: return build_qeltwise<Isa::avx512_core_vnni>(d, c, in0, in1, out, node);
+    default: throw Error(ErrorCode::InvalidArgument, node, "eltwise emitter needs a concrete ISA level");
+    }
+}
+
+std::unique_ptr<JitKernel> emit_concat_copy(Isa isa, const ActLayout& src, const ActLayout& dst) {
+    if (src.elem_bytes != 1 || dst.elem_bytes != 1 || src.C < 1 || src.W < 1 || src.H < 1 ||
+        src.c_stride < src.C || dst.c_stride < src.C)
+        throw Error(ErrorCode::InvalidArgument, "<concat>", "bad u8 layouts for a concat copy");
+    switch (isa) {
+    case Isa::avx2: return build_concat_copy<Isa::avx2>(src, dst);
+    case Isa::avx2_vnni: return build_concat_copy<Isa::avx2_vnni>(src, dst);
+    case Isa::avx512_core: return build_concat_copy<Isa::avx512_core>(src, dst);
+    case Isa::avx512_core_vnni: return build_concat_copy<Isa::avx512_core_vnni>(src, dst);
+    default: throw Error(ErrorCode::InvalidArgument, "<concat>", "concat copy emitter needs a concrete ISA level");
+    }
 }
 
 } // namespace qjit

@@ -1,4 +1,4 @@
-#include "emitters/epilogue_avx2.hpp"
+#include "emitters/epilogue.hpp"
 
 #include <vector>
 
@@ -8,19 +8,28 @@ namespace qjit {
 
 using namespace Xbyak;
 
-EpilogueAvx2::EpilogueAvx2(Generator& g, const Form& form, float v_max, int out_levels) : form_(form) {
+template <Isa I>
+Epilogue<I>::Epilogue(Generator& g, const Form& form, float v_max, int out_levels, const Reg64& pool_base)
+    : form_(form), base_idx_(pool_base.getIdx()) {
     if (form.mode == EpilogueMode::Levels) off_vmax_ = g.pool_f32(std::vector<float>(8, v_max));
     if (form.mode == EpilogueMode::Threshold) off_lm1_ = g.pool_i32(std::vector<int32_t>(8, out_levels - 1));
 }
 
-void EpilogueAvx2::prepare(Generator& g, const Ymm& zero) const {
-    if (form_.mode == EpilogueMode::Levels) g.vpxor(zero, zero, zero);
+// A pool constant as a whole vector (VEX: the entry is 8 copies) or an embedded broadcast (EVEX).
+template <Isa I> Address Epilogue<I>::bcast(Generator& g, int off) const {
+    if constexpr (IsaTraits<I>::evex) return g.ptr_b[Reg64(base_idx_) + off];
+    else return g.ptr[Reg64(base_idx_) + off];
 }
 
-void EpilogueAvx2::apply(Generator& g, const Ymm& a, const Ymm& fs, const Operands& op, const Ymm& zero,
-                         const Ymm& t) const {
+template <Isa I> void Epilogue<I>::prepare(Generator& g, const Vmm& zero) const {
+    if (form_.mode == EpilogueMode::Levels) VecOps<I>::zero(g, zero);
+}
+
+template <Isa I>
+void Epilogue<I>::apply(Generator& g, const Vmm& a, const Vmm& fs, const Operands& op, const Vmm& zero,
+                        const Vmm& t) const {
     auto need = [](const std::optional<Address>& x) -> const Address& {
-        if (!x) throw Error(ErrorCode::Internal, "<epilogue_avx2>", "an operand the epilogue form uses is missing");
+        if (!x) throw Error(ErrorCode::Internal, "<epilogue>", "an operand the epilogue form uses is missing");
         return *x;
     };
     g.vcvtdq2ps(a, a);
@@ -29,8 +38,8 @@ void EpilogueAvx2::apply(Generator& g, const Ymm& a, const Ymm& fs, const Operan
     g.vfmadd132ps(a, t, op.m);                         // a = fma(f, M, t)
     if (form_.mode == EpilogueMode::Levels) {
         g.vmaxps(a, a, zero); // NaN -> 0 (second source)
-        g.vminps(a, a, g.pool(off_vmax_));
-        g.vcvtps2dq(a, a); // RNE under the preamble's MXCSR
+        g.vminps(a, a, bcast(g, off_vmax_));
+        VecOps<I>::cvt_rne(g, a, a);
         if (form_.k_lo) g.vpmaxsd(a, a, need(op.k_lo));
         if (form_.k_hi) g.vpminsd(a, a, need(op.k_hi));
         return;
@@ -40,36 +49,58 @@ void EpilogueAvx2::apply(Generator& g, const Ymm& a, const Ymm& fs, const Operan
         g.vminps(a, a, need(op.y_hi));
     }
     if (form_.mode == EpilogueMode::Threshold) {
-        g.vcmpps(a, a, need(op.threshold), 0x1E); // GT_OQ: NaN -> false
-        g.vpand(a, a, g.pool(off_lm1_));
+        if constexpr (IsaTraits<I>::evex) {
+            g.vcmpps(Xbyak::util::k1, a, need(op.threshold), 0x1E); // GT_OQ: NaN -> false
+            g.vpbroadcastd(a | Xbyak::util::k1 | Xbyak::util::T_z, g.ptr[Reg64(base_idx_) + off_lm1_]);
+        } else {
+            g.vcmpps(a, a, need(op.threshold), 0x1E); // GT_OQ: NaN -> false
+            g.vpand(a, a, bcast(g, off_lm1_));
+        }
     }
 }
 
-void store_levels_avx2(Generator& g, const Ymm* v, int n, const RegExp& base, int disp, const Ymm& t, const Ymm& u) {
-    const Xmm tx(t.getIdx()), ux(u.getIdx());
-    int i = 0;
-    for (; i + 1 < n; i += 2) {
-        g.vpackusdw(t, v[i], v[i + 1]); // words: a0-3 b0-3 | a4-7 b4-7
-        g.vextracti128(ux, t, 1);
-        g.vpackuswb(tx, tx, ux);        // bytes: a0-3 b0-3 a4-7 b4-7
-        g.vpshufd(tx, tx, 0xD8);        // a0-7 b0-7
-        g.vmovdqu(g.ptr[base + disp + i * 8], tx);
-    }
-    if (i < n) {
-        g.vextracti128(ux, v[i], 1);
-        g.vpackusdw(tx, Xmm(v[i].getIdx()), ux);
-        g.vpackuswb(tx, tx, tx);
-        g.vmovq(g.ptr[base + disp + i * 8], tx);
+template <Isa I>
+void store_levels(Generator& g, const typename IsaTraits<I>::Vmm* v, int n, const RegExp& base, int disp,
+                  const typename IsaTraits<I>::Vmm& t, const typename IsaTraits<I>::Vmm& u) {
+    constexpr int L = IsaTraits<I>::lanes;
+    if constexpr (IsaTraits<I>::evex) {
+        (void)t, (void)u;
+        for (int i = 0; i < n; ++i) g.vpmovusdb(g.ptr[base + disp + i * L], v[i]); // levels are in [0, 255]
+    } else {
+        const Xmm tx(t.getIdx()), ux(u.getIdx());
+        int i = 0;
+        for (; i + 1 < n; i += 2) {
+            g.vpackusdw(t, v[i], v[i + 1]); // words: a0-3 b0-3 | a4-7 b4-7
+            g.vextracti128(ux, t, 1);
+            g.vpackuswb(tx, tx, ux);        // bytes: a0-3 b0-3 a4-7 b4-7
+            g.vpshufd(tx, tx, 0xD8);        // a0-7 b0-7
+            g.vmovdqu(g.ptr[base + disp + i * L], tx);
+        }
+        if (i < n) {
+            g.vextracti128(ux, v[i], 1);
+            g.vpackusdw(tx, Xmm(v[i].getIdx()), ux);
+            g.vpackuswb(tx, tx, tx);
+            g.vmovq(g.ptr[base + disp + i * L], tx);
+        }
     }
 }
 
-void store_zeros_avx2(Generator& g, const RegExp& base, int disp, int64_t bytes, const Ymm& z) {
+template <Isa I>
+void store_zeros(Generator& g, const RegExp& base, int disp, int64_t bytes, const typename IsaTraits<I>::Vmm& z) {
     if (bytes <= 0) return;
-    g.vpxor(z, z, z);
-    int64_t o = 0;
-    for (; o + 32 <= bytes; o += 32) g.vmovdqu(g.ptr[base + disp + static_cast<int>(o)], z);
-    if (o + 16 <= bytes) g.vmovdqu(g.ptr[base + disp + static_cast<int>(o)], Xmm(z.getIdx())), o += 16;
-    if (o + 8 <= bytes) g.vmovq(g.ptr[base + disp + static_cast<int>(o)], Xmm(z.getIdx()));
+    VecOps<I>::zero(g, z);
+    VecOps<I>::store_zeros(g, base + disp, bytes, z);
 }
+
+#define QJIT_EPILOGUE_AT(I)                                                                                    \
+    template class Epilogue<I>;                                                                                \
+    template void store_levels<I>(Generator&, const IsaTraits<I>::Vmm*, int, const RegExp&, int,               \
+                                  const IsaTraits<I>::Vmm&, const IsaTraits<I>::Vmm&);                         \
+    template void store_zeros<I>(Generator&, const RegExp&, int, int64_t, const IsaTraits<I>::Vmm&);
+QJIT_EPILOGUE_AT(Isa::avx2)
+QJIT_EPILOGUE_AT(Isa::avx2_vnni)
+QJIT_EPILOGUE_AT(Isa::avx512_core)
+QJIT_EPILOGUE_AT(Isa::avx512_core_vnni)
+#undef QJIT_EPILOGUE_AT
 
 } // namespace qjit

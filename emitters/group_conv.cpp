@@ -1,4 +1,4 @@
-#include "emitters/dwconv_avx2.hpp"
+#include "emitters/group_conv.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -8,8 +8,10 @@
 #include <limits>
 #include <string>
 
-#include "emitters/epilogue_avx2.hpp"
+#include "emitters/epilogue.hpp"
 #include "emitters/generator.hpp"
+#include "emitters/isa_traits.hpp"
+#include "emitters/window_loops.hpp"
 #include "qjit/error.hpp"
 
 namespace qjit {
@@ -26,18 +28,16 @@ const std::string& node_of(const QConvDesc& d) {
     return d.fused_nodes.empty() ? unnamed : d.fused_nodes.front();
 }
 
-int disp32(int64_t v, const QConvDesc& d) {
-    if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())
-        throw Error(ErrorCode::UnsupportedOp, node_of(d), "group conv layout offset does not fit a 32-bit displacement");
-    return static_cast<int>(v);
-}
-
 // Depthwise with multiplier 1: lane o reads input channel o (consecutive bytes).
 bool contiguous(const ConvGeom& g) { return g.Cg() == 1 && g.OCg() == 1; }
 
-bool has_s(const QConvConsts& c) { return c.has_n; }
+bool is_evex(Isa isa) { return isa == Isa::avx512_core || isa == Isa::avx512_core_vnni; }
+bool is_vnni(Isa isa) { return isa == Isa::avx2_vnni || isa == Isa::avx512_core_vnni; }
+int max_accumulators(Isa isa) { return is_evex(isa) ? 24 : 12; }
+// Reduction steps per tap: input channels, or quads of them on the VNNI levels.
+int64_t steps_per_tap(Isa isa, const ConvGeom& g) { return is_vnni(isa) ? ceil_div(g.Cg(), 4) : g.Cg(); }
 
-std::string kernel_name(const QConvDesc& d, const QConvConsts& c, const ConvBlocking& b) {
+std::string kernel_name(Isa isa, const QConvDesc& d, const QConvConsts& c, const ConvBlocking& b) {
     const ConvGeom& g = d.g;
     std::string n = g.Cg() == 1 ? "dwconv" : "gconv";
     n += c.mode == EpilogueMode::Float ? "_u8s8_f32" : "_u8s8_u8";
@@ -58,19 +58,22 @@ std::string kernel_name(const QConvDesc& d, const QConvConsts& c, const ConvBloc
     }
     if (c.mode == EpilogueMode::Threshold) n += "_thr";
     return n + "_" + std::to_string(b.pixels) + "x" + std::to_string(b.oc_block()) + (contiguous(g) ? "" : "_gather") +
-           "__avx2";
+           "__" + to_string(isa);
 }
 
-bool blocking_ok(const ConvBlocking& b, const QConvConsts& c) {
-    return b.lanes == 8 && (b.oc_vecs == 1 || b.oc_vecs == 2) && b.pixels >= 1 && !b.maddubs &&
-           b.pixels * b.oc_vecs * (has_s(c) ? 2 : 1) <= 12;
+bool blocking_ok(Isa isa, const ConvBlocking& b, const QConvConsts& c) {
+    return b.isa == isa && b.lanes == isa_lanes(isa) && (b.oc_vecs == 1 || b.oc_vecs == 2) && b.pixels >= 1 &&
+           !b.maddubs && b.pixels * b.oc_vecs * (c.has_n ? 2 : 1) <= max_accumulators(isa);
 }
 
-void validate(const QConvDesc& d, const QConvConsts& c, const ActLayout& in, const ActLayout& out,
+void validate(Isa isa, const QConvDesc& d, const QConvConsts& c, const ActLayout& in, const ActLayout& out,
               const ConvBlocking& b) {
     const ConvGeom& g = d.g;
     auto bad = [&](const std::string& what) { throw Error(ErrorCode::InvalidArgument, node_of(d), what); };
-    if (!blocking_ok(b, c)) bad("group conv blocking needs lanes 8, oc_vecs 1 or 2 and at most 12 accumulators");
+    if (isa == Isa::native) bad("group conv emitter needs a concrete ISA level");
+    if (!blocking_ok(isa, b, c))
+        bad("group conv blocking needs the level's lanes, oc_vecs 1 or 2 and at most " +
+            std::to_string(max_accumulators(isa)) + " accumulators");
     if (g.C < 1 || g.OC < 1 || g.groups < 2 || g.C % g.groups != 0 || g.OC % g.groups != 0 || g.KH < 1 ||
         g.KW < 1 || g.OH < 1 || g.OW < 1 || g.SH < 1 || g.SW < 1 || g.DH < 1 || g.DW < 1 || g.PT < 0 || g.PL < 0 ||
         g.PB < 0 || g.PR < 0)
@@ -95,12 +98,16 @@ void validate(const QConvDesc& d, const QConvConsts& c, const ActLayout& in, con
 
 // Registers:
 //   rdi args | rbx pool base | r8 input row (tap (0,0) of pixel ow = 0) | r9 output of (row, block)
-//   r10 input of the tile | r11 channel loop counter | r12 per-channel constants of the block
+//   r10 input of the tile | r11 step loop counter | r12 per-channel constants of the block
 //   r13 E row of the block | r14 weights of the block | r15 ow of the tile | rax tap pointer
 //   rdx weight pointer | rsi output of the tile | rcx kh counter | rbp kw counter
-//   ymm0.. accumulators D (pixel-major, then S when has_n) | ymm12 x | ymm13 t | ymm14 gather index
-//   | ymm15 gather mask, then the epilogue's zero
-class GroupConvEmitter {
+//   Vmm(0..) accumulators D (pixel-major, then S when has_n) | X the levels | T scratch | IDX gather
+//   index | Z gather mask (VEX), then the epilogue's zero; EVEX gathers use k2, the epilogue k1.
+template <Isa I> class GroupConvEmitter {
+    using Tr = IsaTraits<I>;
+    using Vmm = typename Tr::Vmm;
+    static constexpr int kL = Tr::lanes, kVB = Tr::vlen;
+
 public:
     GroupConvEmitter(const QConvDesc& d, const QConvConsts& c, const ActLayout& in, const ActLayout& out,
                      const ConvBlocking& b)
@@ -109,8 +116,11 @@ public:
         nb_ = ceil_div(g_.OC, B_);
         ocpe_ = nb_ * B_;
         eb_ = out.elem_bytes;
-        wblock_ = g_.KH * g_.KW * g_.Cg() * V_ * 32;
-        zero_tail_ = out.c_stride - ocpe_;
+        steps_ = steps_per_tap(I, g_);
+        wblock_ = g_.KH * g_.KW * steps_ * V_ * kVB;
+        const int64_t last = (nb_ - 1) * B_;
+        v_last_ = ceil_div(g_.OC - last, kL);
+        zero_last_ = out.c_stride - last - v_last_ * kL;
         for (int64_t o = 0; o < g_.OC && c_.mode == EpilogueMode::Levels; ++o) {
             const size_t ou = static_cast<size_t>(o);
             bool zero = c_.m[ou] == 0.0f && c_.n[ou] == 0.0f;
@@ -122,8 +132,8 @@ public:
     }
 
     size_t size_hint() const {
-        const int64_t units = g_.KH * g_.KW * std::min<int64_t>(g_.Cg(), 8);
-        return static_cast<size_t>(16384 + 2 * units * P_ * V_ * 40 + pool_estimate());
+        const int64_t units = g_.KH * g_.KW * std::min<int64_t>(steps_, 8);
+        return static_cast<size_t>(16384 + 2 * units * P_ * V_ * 48 + pool_estimate());
     }
 
     void operator()(Generator& gen) {
@@ -134,24 +144,30 @@ public:
 
 private:
     static constexpr int kSlotOh = 0, kSlotOcb = 8, kSlotDstRow = 16, kSlotERow = 24, kSlotBlkIn = 32, kScratch = 40;
+    static constexpr int kMaxBodies = 16;
 
     const Reg64 r_args = rdi, r_pool = rbx, r_src_row = r8, r_outblk = r9, r_in_tile = r10, r_cnt = r11,
                 r_cblk = r12, r_eblk = r13, r_wblk = r14, r_ow = r15, r_in = rax, r_w = rdx, r_out = rsi,
                 r_kh = rcx, r_kw = rbp;
-    const Ymm y_x = ymm12, y_t = ymm13, y_idx = ymm14, y_mask = ymm15;
+    const Vmm X{Tr::evex ? 28 : 12}, T{Tr::evex ? 29 : 13}, IDX{Tr::evex ? 30 : 14}, Z{Tr::evex ? 31 : 15};
 
     Generator& G() { return *G_; }
-    int d32(int64_t v) const { return disp32(v, d_); }
-    Ymm acc(int64_t p, int64_t v, int64_t) const { return Ymm(static_cast<int>(p * V_ + v)); }
-    Ymm sacc(int64_t p, int64_t v) const { return Ymm(static_cast<int>(P_ * V_ + p * V_ + v)); }
+    int d32(int64_t v) const { return loops::disp32(v, node_of(d_)); }
+    Vmm acc(int64_t p, int64_t v) const { return Vmm(static_cast<int>(p * V_ + v)); }
+    Vmm sacc(int64_t p, int64_t v) const { return Vmm(static_cast<int>(P_ * V_ + p * V_ + v)); }
+    // A per-lane constant of the pool as a whole vector (VEX: 8 copies) or broadcast (EVEX).
+    Address bcast(int off) {
+        if constexpr (Tr::evex) return G().ptr_b[r_pool + off];
+        else return G().ptr[r_pool + off];
+    }
 
     size_t pool_estimate() const {
         const int64_t vecs = 10 + c_.n_row_classes * c_.n_col_classes;
         return static_cast<size_t>(vecs * ocpe_ * 4 + (g_.OH + g_.OW) * 4 + 1024);
     }
 
-    template <class T> std::vector<T> padded(const std::vector<T>& v, size_t offset, T pad) const {
-        std::vector<T> r(static_cast<size_t>(ocpe_), pad);
+    template <class U> std::vector<U> padded(const std::vector<U>& v, size_t offset, U pad) const {
+        std::vector<U> r(static_cast<size_t>(ocpe_), pad);
         const size_t n = std::min(static_cast<size_t>(c_.oc_pad), r.size());
         for (size_t i = 0; i < n; ++i) r[i] = v[offset + i];
         return r;
@@ -179,15 +195,24 @@ private:
             std::vector<int32_t> idx(static_cast<size_t>(ocpe_), 0);
             for (int64_t o = 0; o < g_.OC; ++o) idx[static_cast<size_t>(o)] = static_cast<int32_t>(o / g_.OCg() * g_.Cg());
             off_idx_ = g.pool_i32(idx);
-            off_lowbyte_ = g.pool_i32(std::vector<int32_t>(8, 0xFF));
+            if constexpr (Tr::vnni) {
+                // Window-sum byte patterns: every byte of a full quad, the channels < Cg of the last.
+                const int64_t rest = g_.Cg() - 4 * (steps_ - 1);
+                uint32_t last = 0;
+                for (int64_t b = 0; b < rest; ++b) last |= 1u << (8 * b);
+                off_ones_ = g.pool_i32(std::vector<int32_t>(8, 0x01010101));
+                off_ones_last_ = g.pool_i32(std::vector<int32_t>(8, static_cast<int32_t>(last)));
+            } else {
+                off_lowbyte_ = g.pool_i32(std::vector<int32_t>(8, 0xFF));
+            }
         }
-        EpilogueAvx2::Form f;
+        typename Epilogue<I>::Form f;
         f.mode = c_.mode;
         f.has_n = c_.has_n;
         f.k_lo = use_klo_;
         f.k_hi = use_khi_;
         f.y_bounds = c_.mode != EpilogueMode::Levels && c_.has_bounds;
-        epi_ = EpilogueAvx2(g, f, c_.v_max, c_.out_levels);
+        epi_ = Epilogue<I>(g, f, c_.v_max, c_.out_levels, r_pool);
         const int64_t pat_bytes = ocpe_ * 4;
         if (c_.n_row_classes > 1) {
             std::vector<int32_t> t(static_cast<size_t>(g_.OH));
@@ -208,13 +233,14 @@ private:
         Generator& g = G();
         g.preamble({rbx, rbp, r12, r13, r14, r15}, kScratch);
         g.load_pool_base(r_pool);
-        Label l_oh, l_done, l_ocb, l_ocb_next, l_ocb_done;
-        g.mov(rax, g.qword[r_args + offsetof(ConvArgs, oh_begin)]);
-        g.mov(g.qword[rsp + kSlotOh], rax);
-        g.L(l_oh);
-        g.mov(rax, g.qword[rsp + kSlotOh]);
-        g.cmp(rax, g.qword[r_args + offsetof(ConvArgs, oh_end)]);
-        g.jge(l_done, g.T_NEAR);
+        loops::range_loop(g, g.qword[r_args + offsetof(ConvArgs, oh_begin)], g.qword[r_args + offsetof(ConvArgs, oh_end)],
+                          g.qword[rsp + kSlotOh], rax, [&] { emit_row(); });
+        g.postamble();
+    }
+
+    // One output row (rax = oh): its pointers, then every oc block of the call.
+    void emit_row() {
+        Generator& g = G();
         g.imul(rcx, rax, d32(g_.SH * in_.row_stride()));
         g.mov(r_src_row, g.qword[r_args + offsetof(ConvArgs, src)]);
         g.lea(r_src_row, g.ptr[r_src_row + rcx + d32(-g_.PT * in_.row_stride() - g_.PL * in_.c_stride)]);
@@ -225,13 +251,13 @@ private:
             g.movsxd(rcx, g.dword[r_pool + rax * 4 + off_rowtab_]);
             g.mov(g.qword[rsp + kSlotERow], rcx);
         }
-        g.mov(rax, g.qword[r_args + offsetof(ConvArgs, ocb_begin)]);
-        g.mov(g.qword[rsp + kSlotOcb], rax);
+        loops::range_loop(g, g.qword[r_args + offsetof(ConvArgs, ocb_begin)], g.qword[r_args + offsetof(ConvArgs, ocb_end)],
+                          g.qword[rsp + kSlotOcb], rax, [&] { emit_block(); });
+    }
 
-        g.L(l_ocb);
-        g.mov(rax, g.qword[rsp + kSlotOcb]);
-        g.cmp(rax, g.qword[r_args + offsetof(ConvArgs, ocb_end)]);
-        g.jge(l_ocb_done, g.T_NEAR);
+    // One oc block (rax = its index) of the row.
+    void emit_block() {
+        Generator& g = G();
         g.imul(rcx, rax, d32(B_ * 4));
         g.lea(r_cblk, g.ptr[r_pool + rcx]);
         g.lea(r_eblk, g.ptr[r_cblk + off_e_]);
@@ -243,172 +269,142 @@ private:
         g.mov(r_wblk, g.qword[r_args + offsetof(ConvArgs, wei)]);
         g.add(r_wblk, rcx);
         // Contiguous form: the block's first input channel is its first output channel.
-        if (gather_)
+        if (gather_) {
             g.mov(g.qword[rsp + kSlotBlkIn], 0);
-        else {
+        } else {
             g.imul(rcx, rax, d32(B_));
             g.mov(g.qword[rsp + kSlotBlkIn], rcx);
         }
-        if (zero_tail_ > 0) {
-            Label l_last;
+        if (v_last_ != V_ || zero_last_ > 0) {
+            Label l_last, l_next;
             g.cmp(rax, d32(nb_ - 1));
             g.je(l_last, g.T_NEAR);
-            emit_row_block(0);
-            g.jmp(l_ocb_next, g.T_NEAR);
+            emit_row_block(V_, 0);
+            g.jmp(l_next, g.T_NEAR);
             g.L(l_last);
-            emit_row_block(zero_tail_);
+            emit_row_block(v_last_, zero_last_);
+            g.L(l_next);
         } else {
-            emit_row_block(0);
+            emit_row_block(V_, 0);
         }
-        g.L(l_ocb_next);
-        g.inc(g.qword[rsp + kSlotOcb]);
-        g.jmp(l_ocb, g.T_NEAR);
-
-        g.L(l_ocb_done);
-        g.inc(g.qword[rsp + kSlotOh]);
-        g.jmp(l_oh, g.T_NEAR);
-        g.L(l_done);
-        g.postamble();
     }
 
-    // All ow tiles of one (row, block); `zero_tail` channels after the block are written as 0.
-    void emit_row_block(int64_t zero_tail) {
+    // All ow tiles of one (row, block): vn vectors computed, then `zero_tail` channels written as 0.
+    void emit_row_block(int64_t vn, int64_t zero_tail) {
         Generator& g = G();
-        const int64_t px_out = out_.c_stride * eb_;
-        const int64_t n_full = g_.OW / P_, tail = g_.OW % P_;
         g.mov(r_in_tile, r_src_row);
         g.add(r_in_tile, g.qword[rsp + kSlotBlkIn]);
         g.mov(r_out, r_outblk);
-        g.xor_(r_ow, r_ow);
-        if (n_full > 0) {
-            Label l_tile;
-            g.L(l_tile);
-            emit_tile(P_, zero_tail);
-            if (n_full > 1 || tail > 0) {
-                g.add(r_in_tile, d32(P_ * g_.SW * in_.c_stride));
-                g.add(r_out, d32(P_ * px_out));
-                g.add(r_ow, P_);
-            }
-            if (n_full > 1) {
-                g.cmp(r_ow, d32(n_full * P_));
-                g.jl(l_tile, g.T_NEAR);
-            }
-        }
-        if (tail > 0) emit_tile(tail, zero_tail);
+        loops::ow_tiles(g, g_.OW, P_, {r_in_tile, r_out, r_ow}, P_ * g_.SW * in_.c_stride, P_ * out_.c_stride * eb_,
+                        node_of(d_), [&](int64_t pn) {
+                            emit_dot(pn, vn);
+                            emit_epilogue(pn, vn, zero_tail);
+                        });
     }
 
-    void emit_tile(int64_t pn, int64_t zero_tail) {
-        emit_dot(pn);
-        emit_epilogue(pn, zero_tail);
-    }
-
-    // One (tap, j) unit for every pixel and vector: the lanes' input levels at rax + in_disp (+ the
-    // lane's channel offset), times the weights at rdx + w_disp.
-    void emit_unit(int64_t pn, int64_t in_disp, int64_t w_disp) {
+    // The lanes' input levels (dwords: VNNI gathers keep the neighbours' bytes) at rax + in_disp.
+    void load_levels(int64_t in_disp, int64_t v) {
         Generator& g = G();
-        const int64_t pix = g_.SW * in_.c_stride;
-        for (int64_t v = 0; v < V_; ++v) {
-            if (gather_) g.vmovdqu(y_idx, g.ptr[r_cblk + d32(off_idx_ + v * 32)]);
-            for (int64_t p = 0; p < pn; ++p) {
-                if (gather_) {
-                    g.vpcmpeqd(y_mask, y_mask, y_mask);
-                    g.vpgatherdd(y_x, g.ptr[r_in + y_idx + d32(in_disp + p * pix)], y_mask);
-                    g.vpand(y_x, y_x, g.ptr[r_pool + off_lowbyte_]);
-                } else {
-                    g.vpmovzxbd(y_x, g.qword[r_in + d32(in_disp + p * pix + v * 8)]);
-                }
-                g.vpmaddwd(y_t, y_x, g.ptr[r_w + d32(w_disp + v * 32)]);
-                g.vpaddd(acc(p, v, V_), acc(p, v, V_), y_t);
-                if (c_.has_n) g.vpaddd(sacc(p, v), sacc(p, v), y_x);
-            }
-        }
-    }
-
-    // All input channels j of one tap at rax + disp; rdx at the tap's weights, advanced past them.
-    void emit_tap(int64_t pn, int64_t disp) {
-        Generator& g = G();
-        const int64_t cg = g_.Cg(), wv = V_ * 32;
-        if (cg <= 8) {
-            for (int64_t j = 0; j < cg; ++j) emit_unit(pn, disp + j, j * wv);
-            g.add(r_w, d32(cg * wv));
+        if (!gather_) {
+            g.vpmovzxbd(X, g.ptr[r_in + d32(in_disp + v * kL)]);
             return;
         }
+        if constexpr (Tr::evex) {
+            g.kxnorw(k2, k2, k2);
+            g.vpgatherdd(X | k2, g.ptr[r_in + IDX + d32(in_disp)]);
+        } else {
+            g.vpcmpeqd(Z, Z, Z);
+            g.vpgatherdd(X, g.ptr[r_in + IDX + d32(in_disp)], Z);
+        }
+        if constexpr (!Tr::vnni) VecOps<I>::vand(g, X, X, bcast(off_lowbyte_));
+    }
+
+    // One reduction step for every pixel and vector: the lanes' levels at rax + in_disp times the
+    // weights at rdx + w_disp. last: the group's last quad (VNNI window-sum pattern).
+    void emit_unit(int64_t pn, int64_t vn, int64_t in_disp, int64_t w_disp, bool last) {
+        Generator& g = G();
+        const int64_t pix = g_.SW * in_.c_stride;
+        const PreferredEncoding enc = Tr::evex ? EvexEncoding : VexEncoding;
+        for (int64_t v = 0; v < vn; ++v) {
+            if (gather_) VecOps<I>::loadu(g, IDX, g.ptr[r_cblk + d32(off_idx_ + v * kVB)]);
+            for (int64_t p = 0; p < pn; ++p) {
+                load_levels(in_disp + p * pix, v);
+                const Address w = g.ptr[r_w + d32(w_disp + v * kVB)];
+                if constexpr (Tr::vnni) {
+                    g.vpdpbusd(acc(p, v), X, w, enc);
+                    if (c_.has_n) {
+                        if (gather_) g.vpdpbusd(sacc(p, v), X, bcast(last ? off_ones_last_ : off_ones_), enc);
+                        else g.vpaddd(sacc(p, v), sacc(p, v), X);
+                    }
+                } else {
+                    g.vpmaddwd(T, X, w);
+                    g.vpaddd(acc(p, v), acc(p, v), T);
+                    if (c_.has_n) g.vpaddd(sacc(p, v), sacc(p, v), X);
+                }
+            }
+        }
+    }
+
+    // Every reduction step of one tap at rax + disp; rdx at the tap's weights, advanced past them.
+    void emit_tap(int64_t pn, int64_t vn, int64_t disp) {
+        Generator& g = G();
+        const int64_t wv = V_ * kVB, in_step = Tr::vnni ? 4 : 1;
+        if (steps_ <= 8) {
+            for (int64_t s = 0; s < steps_; ++s) emit_unit(pn, vn, disp + s * in_step, s * wv, s == steps_ - 1);
+            g.add(r_w, d32(steps_ * wv));
+            return;
+        }
+        // All steps but the last in a loop (the last may be a partial quad), then the last.
         Label l;
-        g.mov(r_cnt, cg);
+        g.mov(r_cnt, steps_ - 1);
         g.L(l);
-        emit_unit(pn, disp, 0);
-        g.inc(r_in);
+        emit_unit(pn, vn, disp, 0, false);
+        g.add(r_in, in_step);
         g.add(r_w, d32(wv));
         g.dec(r_cnt);
         g.jnz(l, g.T_NEAR);
-        g.sub(r_in, d32(cg));
+        emit_unit(pn, vn, disp, 0, true);
+        g.add(r_w, d32(wv));
+        g.sub(r_in, d32((steps_ - 1) * in_step));
     }
 
-    void emit_dot(int64_t pn) {
+    void emit_dot(int64_t pn, int64_t vn) {
         Generator& g = G();
-        for (int64_t i = 0; i < P_ * V_ * (c_.has_n ? 2 : 1); ++i) {
-            const Ymm a(static_cast<int>(i));
-            g.vpxor(a, a, a);
-        }
+        for (int64_t p = 0; p < pn; ++p)
+            for (int64_t v = 0; v < vn; ++v) {
+                VecOps<I>::zero(g, acc(p, v));
+                if (c_.has_n) VecOps<I>::zero(g, sacc(p, v));
+            }
         g.mov(r_w, r_wblk);
         g.mov(r_in, r_in_tile);
-        const int64_t units = std::min<int64_t>(g_.Cg(), 8);
-        const int64_t col = g_.DW * in_.c_stride, row = g_.DH * in_.row_stride();
-        const bool unroll_kw = g_.KW * units <= 16;
-        const bool unroll_kh = unroll_kw && g_.KH * g_.KW * units <= 16;
-        auto kw_part = [&](int64_t disp) {
-            if (g_.KW > 1 && !unroll_kw) {
-                Label l;
-                g.mov(r_kw, g_.KW);
-                g.L(l);
-                emit_tap(pn, disp);
-                g.add(r_in, d32(col));
-                g.dec(r_kw);
-                g.jnz(l, g.T_NEAR);
-                g.sub(r_in, d32(g_.KW * col));
-            } else {
-                for (int64_t kw = 0; kw < g_.KW; ++kw) emit_tap(pn, disp + kw * col);
-            }
-        };
-        if (g_.KH > 1 && !unroll_kh) {
-            Label l;
-            g.mov(r_kh, g_.KH);
-            g.L(l);
-            kw_part(0);
-            g.add(r_in, d32(row));
-            g.dec(r_kh);
-            g.jnz(l, g.T_NEAR);
-        } else {
-            for (int64_t kh = 0; kh < g_.KH; ++kh) kw_part(kh * row);
-        }
+        const loops::TapGeom t{g_.KH, g_.KW, g_.DH * in_.row_stride(), g_.DW * in_.c_stride, r_in, r_kh, r_kw};
+        loops::taps(g, t, std::min<int64_t>(steps_, 8), kMaxBodies, node_of(d_), [&](int64_t disp) { emit_tap(pn, vn, disp); });
     }
 
-    void emit_epilogue(int64_t pn, int64_t zero_tail) {
+    void emit_epilogue(int64_t pn, int64_t vn, int64_t zero_tail) {
         Generator& g = G();
-        const Ymm zero = ymm15, t = ymm13;
-        epi_.prepare(g, zero);
+        epi_.prepare(g, Z);
         for (int64_t p = 0; p < pn; ++p) {
             if (off_coltab_ >= 0) g.movsxd(r_in, g.dword[r_pool + r_ow * 4 + d32(off_coltab_ + p * 4)]);
-            std::vector<Ymm> res;
-            for (int64_t v = 0; v < V_; ++v) {
-                const int cv = d32(v * 32);
+            std::vector<Vmm> res;
+            for (int64_t v = 0; v < vn; ++v) {
+                const int cv = d32(v * kVB);
                 const Address e = off_coltab_ >= 0 ? g.ptr[r_eblk + r_in + cv] : g.ptr[r_eblk + cv];
-                EpilogueAvx2::Operands op{g.ptr[r_cblk + off_m_ + cv], e};
+                typename Epilogue<I>::Operands op{g.ptr[r_cblk + off_m_ + cv], e};
                 if (c_.has_n) op.n = g.ptr[r_cblk + off_n_ + cv];
                 if (use_klo_) op.k_lo = g.ptr[r_cblk + off_klo_ + cv];
                 if (use_khi_) op.k_hi = g.ptr[r_cblk + off_khi_ + cv];
                 if (off_ylo_ >= 0) op.y_lo = g.ptr[r_cblk + off_ylo_ + cv], op.y_hi = g.ptr[r_cblk + off_yhi_ + cv];
                 if (off_thr_ >= 0) op.threshold = g.ptr[r_cblk + off_thr_ + cv];
-                const Ymm a = acc(p, v, V_);
+                const Vmm a = acc(p, v);
                 if (c_.has_n) g.vcvtdq2ps(sacc(p, v), sacc(p, v));
-                epi_.apply(g, a, c_.has_n ? sacc(p, v) : a, op, zero, t);
-                if (!epi_.stores_levels()) g.vmovups(g.ptr[r_out + d32((p * out_.c_stride + v * 8) * 4)], a);
+                epi_.apply(g, a, c_.has_n ? sacc(p, v) : a, op, Z, T);
+                if (!epi_.stores_levels()) g.vmovups(g.ptr[r_out + d32((p * out_.c_stride + v * kL) * 4)], a);
                 res.push_back(a);
             }
             if (epi_.stores_levels())
-                store_levels_avx2(g, res.data(), static_cast<int>(V_), r_out, d32(p * out_.c_stride), ymm13, ymm14);
-            if (zero_tail > 0)
-                store_zeros_avx2(g, r_out, d32((p * out_.c_stride + V_ * 8) * eb_), zero_tail * eb_, ymm13);
+                store_levels<I>(g, res.data(), static_cast<int>(vn), r_out, d32(p * out_.c_stride), T, IDX);
+            if (zero_tail > 0) store_zeros<I>(g, r_out, d32((p * out_.c_stride + vn * kL) * eb_), zero_tail * eb_, T);
         }
     }
 
@@ -418,17 +414,27 @@ private:
     const ActLayout in_, out_;
     const int64_t P_, V_, B_;
     bool gather_ = false;
-    int64_t nb_ = 0, ocpe_ = 0, eb_ = 1, wblock_ = 0, zero_tail_ = 0;
+    int64_t nb_ = 0, ocpe_ = 0, eb_ = 1, wblock_ = 0, steps_ = 1, v_last_ = 1, zero_last_ = 0;
     bool use_klo_ = false, use_khi_ = false;
-    EpilogueAvx2 epi_;
+    Epilogue<I> epi_;
     Generator* G_ = nullptr;
     int off_m_ = -1, off_n_ = -1, off_klo_ = -1, off_khi_ = -1, off_ylo_ = -1, off_yhi_ = -1, off_thr_ = -1,
-        off_e_ = -1, off_idx_ = -1, off_lowbyte_ = -1, off_rowtab_ = -1, off_coltab_ = -1;
+        off_e_ = -1, off_idx_ = -1, off_lowbyte_ = -1, off_ones_ = -1, off_ones_last_ = -1, off_rowtab_ = -1,
+        off_coltab_ = -1;
 };
+
+template <Isa I>
+std::unique_ptr<JitKernel> build(const QConvDesc& d, const QConvConsts& c, const ActLayout& in, const ActLayout& out,
+                                 const ConvBlocking& b) {
+    GroupConvEmitter<I> e(d, c, in, out, b);
+    auto k = build_kernel(kernel_name(I, d, c, b), e.size_hint(), [&](Generator& g) { e(g); });
+    k->constants = c.constant_count();
+    return k;
+}
 
 } // namespace
 
-bool group_conv_avx2_supports(const QConvDesc& d) {
+bool group_conv_supports(const QConvDesc& d) {
     const ConvGeom& g = d.g;
     return g.groups > 1 && g.C % g.groups == 0 && g.OC % g.groups == 0 && g.K() <= kMaxGroupConvK;
 }
@@ -445,32 +451,35 @@ ActLayout required_group_conv_input_halo(const ConvGeom& g) {
     l.halo_l = g.PL;
     l.halo_b = std::max<int64_t>(0, (g.OH - 1) * g.SH - g.PT + (g.KH - 1) * g.DH - (g.H - 1));
     l.halo_r = std::max<int64_t>(0, (g.OW - 1) * g.SW - g.PL + (g.KW - 1) * g.DW - (g.W - 1));
-    if (!contiguous(g)) l.halo_r += 1; // the gathers' dword loads read up to 3 bytes past a pixel
+    if (!contiguous(g)) l.halo_r += 1; // the gathers' dword loads read up to 3 bytes past a group
     return l;
 }
 
-std::vector<ConvBlocking> group_conv_blockings_avx2(const QConvConsts& c) {
+std::vector<ConvBlocking> group_conv_blockings(Isa isa, const QConvConsts& c) {
     std::vector<ConvBlocking> r;
     for (int v = 1; v <= 2; ++v)
-        for (int p = 1; p * v * (has_s(c) ? 2 : 1) <= 12; ++p) r.push_back(ConvBlocking{p, v, 8, false});
+        for (int p = 1; p * v * (c.has_n ? 2 : 1) <= max_accumulators(isa); ++p)
+            r.push_back(ConvBlocking{p, v, isa_lanes(isa), false, isa});
     return r;
 }
 
-ConvBlocking choose_group_conv_blocking_avx2(const QConvDesc& d, const QConvConsts& c) {
+ConvBlocking choose_group_conv_blocking(Isa isa, const QConvDesc& d, const QConvConsts& c) {
     const ConvGeom& g = d.g;
-    const int v = g.OC >= 16 ? 2 : 1;
-    const int max_p = static_cast<int>(std::min<int64_t>(12 / (v * (has_s(c) ? 2 : 1)), g.OW));
+    const int L = isa_lanes(isa);
+    const int v = g.OC >= 2 * L ? 2 : 1;
+    const int max_p = static_cast<int>(std::min<int64_t>(max_accumulators(isa) / (v * (c.has_n ? 2 : 1)), g.OW));
     int best_p = max_p;
     for (int p = max_p; p >= std::max(1, max_p / 2); --p)
         if (ceil_div(g.OW, p) < ceil_div(g.OW, best_p)) best_p = p;
-    return ConvBlocking{best_p, v, 8, false};
+    return ConvBlocking{best_p, v, L, false, isa};
 }
 
-PackedWeights pack_group_conv_weights_avx2(const QConvDesc& d, const ConvBlocking& b) {
+PackedWeights pack_group_conv_weights(const QConvDesc& d, const ConvBlocking& b) {
     const ConvGeom& g = d.g;
-    const int64_t B = b.oc_block(), V = b.oc_vecs, khw = g.KH * g.KW, cg = g.Cg();
-    const int64_t nb = ceil_div(g.OC, B);
-    const int64_t block_bytes = khw * cg * V * 32;
+    const bool vnni = is_vnni(b.isa);
+    const int64_t B = b.oc_block(), V = b.oc_vecs, L = b.lanes, khw = g.KH * g.KW, cg = g.Cg();
+    const int64_t nb = ceil_div(g.OC, B), steps = steps_per_tap(b.isa, g);
+    const int64_t block_bytes = khw * steps * V * L * 4;
     const size_t bytes = static_cast<size_t>(nb * block_bytes);
     auto* raw = static_cast<uint8_t*>(std::aligned_alloc(64, std::max<size_t>((bytes + 63) / 64 * 64, 64)));
     if (raw == nullptr) throw Error(ErrorCode::Internal, node_of(d), "out of memory packing weights");
@@ -478,28 +487,37 @@ PackedWeights pack_group_conv_weights_avx2(const QConvDesc& d, const ConvBlockin
     pw.data = std::shared_ptr<uint8_t>(raw, [](uint8_t* p) { std::free(p); });
     pw.bytes = bytes;
     std::memset(raw, 0, bytes);
+    auto code = [&](int64_t o, int64_t j, int64_t k) -> int8_t {
+        return o < g.OC && j < cg ? d.w.q[static_cast<size_t>((o * cg + j) * khw + k)] : 0;
+    };
     auto* out = reinterpret_cast<int32_t*>(raw);
     size_t i = 0;
     for (int64_t blk = 0; blk < nb; ++blk)
         for (int64_t k = 0; k < khw; ++k)
-            for (int64_t j = 0; j < cg; ++j)
+            for (int64_t s = 0; s < steps; ++s)
                 for (int64_t v = 0; v < V; ++v)
-                    for (int64_t l = 0; l < 8; ++l) {
-                        const int64_t o = blk * B + v * 8 + l;
-                        // s32 lane = (code, 0) as two s16: vpmaddwd with (k, 0) gives k * code exactly.
-                        const int16_t q = o < g.OC ? d.w.q[static_cast<size_t>((o * cg + j) * khw + k)] : 0;
-                        out[i++] = static_cast<int32_t>(static_cast<uint16_t>(q));
+                    for (int64_t l = 0; l < L; ++l) {
+                        const int64_t o = blk * B + v * L + l;
+                        uint32_t w = 0;
+                        if (vnni) // 4 s8 codes of input channels 4s..4s+3 (vpdpbusd)
+                            for (int64_t q = 0; q < 4; ++q)
+                                w |= static_cast<uint32_t>(static_cast<uint8_t>(code(o, 4 * s + q, k))) << (8 * q);
+                        else // (code, 0) as two s16: vpmaddwd with (k, 0) gives k * code exactly
+                            w = static_cast<uint16_t>(static_cast<int16_t>(code(o, s, k)));
+                        out[i++] = static_cast<int32_t>(w);
                     }
     return pw;
 }
 
-std::unique_ptr<JitKernel> emit_group_conv_avx2(const QConvDesc& d, const QConvConsts& c, const ActLayout& in,
-                                                const ActLayout& out, const ConvBlocking& b) {
-    validate(d, c, in, out, b);
-    GroupConvEmitter e(d, c, in, out, b);
-    auto k = build_kernel(kernel_name(d, c, b), e.size_hint(), [&](Generator& g) { e(g); });
-    k->constants = c.constant_count();
-    return k;
+std::unique_ptr<JitKernel> emit_group_conv(Isa isa, const QConvDesc& d, const QConvConsts& c, const ActLayout& in,
+                                           const ActLayout& out, const ConvBlocking& b) {
+    validate(isa, d, c, in, out, b);
+    switch (isa) {
+    case Isa::avx2: return build<Isa::avx2>(d, c, in, out, b);
+    case Isa::avx2_vnni: return build<Isa::avx2_vnni>(d, c, in, out, b);
+    case Isa::avx512_core: return build<Isa::avx512_core>(d, c, in, out, b);
+    default: return build<Isa::avx512_core_vnni>(d, c, in, out, b);
+    }
 }
 
 } // namespace qjit

@@ -1,13 +1,14 @@
-#include "emitters/pool_avx2.hpp"
+#include "emitters/pool.hpp"
 
 #include <algorithm>
 #include <cstddef>
-#include <functional>
 #include <limits>
 #include <vector>
 
-#include "emitters/epilogue_avx2.hpp"
+#include "emitters/epilogue.hpp"
 #include "emitters/generator.hpp"
+#include "emitters/isa_traits.hpp"
+#include "emitters/window_loops.hpp"
 #include "qjit/error.hpp"
 
 namespace qjit {
@@ -16,12 +17,6 @@ using namespace Xbyak;
 using namespace Xbyak::util;
 
 namespace {
-
-int disp32(int64_t v, const std::string& node) {
-    if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())
-        throw Error(ErrorCode::UnsupportedOp, node, "pooling layout offset does not fit a 32-bit displacement");
-    return static_cast<int>(v);
-}
 
 void validate(const ConvGeom& g, const ActLayout& in, const ActLayout& out, int64_t out_bytes, const std::string& node) {
     auto bad = [&](const std::string& what) { throw Error(ErrorCode::InvalidArgument, node, what); };
@@ -53,104 +48,42 @@ std::string geom_name(const ConvGeom& g) {
     return n;
 }
 
-// Shared loop scaffolding. Registers: rdi args | rbx pool | r8 input row (tap (0,0) of ow = 0) |
+// Shared scaffolding. Registers: rdi args | rbx pool | r8 input row (tap (0,0) of ow = 0) |
 // r9 output row | r10 input of the tile | r11 chunk counter | r12 chunk byte offset in constants |
-// r13 pattern row (AvgPool) | r14 unused | r15 ow of the tile | rax tap pointer | rsi output of the tile
-// | rcx kh counter | rbp kw counter | rdx column-class offset (AvgPool epilogue)
+// r13 pattern row (AvgPool) | r14 output of the chunk | r15 ow of the tile | rax tap pointer | rsi
+// output of the tile | rcx kh counter | rbp kw counter | rdx column-class offset (AvgPool epilogue)
 class PoolEmitterBase {
 protected:
     PoolEmitterBase(const ConvGeom& g, const ActLayout& in, const ActLayout& out, std::string node)
         : g_(g), in_(in), out_(out), node_(std::move(node)) {}
 
-    static constexpr int kSlotOh = 0, kScratch = 8;
+    static constexpr int kSlotOh = 0, kScratch = 8, kMaxBodies = 48;
     const Reg64 r_args = rdi, r_pool = rbx, r_src_row = r8, r_dst_row = r9, r_in_tile = r10, r_chunk = r11,
-                r_coff = r12, r_prow = r13, r_ow = r15, r_in = rax, r_out = rsi, r_kh = rcx, r_kw = rbp,
-                r_col = rdx;
+                r_coff = r12, r_prow = r13, r_out_c = r14, r_ow = r15, r_in = rax, r_out = rsi, r_kh = rcx,
+                r_kw = rbp, r_col = rdx;
 
-    int d32(int64_t v) const { return disp32(v, node_); }
+    int d32(int64_t v) const { return loops::disp32(v, node_); }
     Generator& G() { return *G_; }
+    loops::TapGeom tap_geom() const { return {g_.KH, g_.KW, in_.row_stride(), in_.c_stride, r_in, r_kh, r_kw}; }
 
-    // Emits rows: calls pixel_tile(pn) for every tile of the row with r10 = input of the tile's
-    // tap (0,0), rsi = output of the tile, r15 = its ow.
-    template <class Tile> void emit_rows(int64_t P, Tile&& tile, const std::function<void()>& row_setup) {
+    // Every output row of the call: row_setup() (rax = oh), then tile(pn) for every tile of P
+    // pixels with r10 = input of the tile's tap (0,0), rsi = output of the tile, r15 = its ow.
+    template <class Tile, class RowSetup> void emit_rows(int64_t P, Tile&& tile, RowSetup&& row_setup) {
         Generator& g = G();
-        Label l_oh, l_done;
-        g.mov(rax, g.qword[r_args + offsetof(PoolArgs, oh_begin)]);
-        g.mov(g.qword[rsp + kSlotOh], rax);
-        g.L(l_oh);
-        g.mov(rax, g.qword[rsp + kSlotOh]);
-        g.cmp(rax, g.qword[r_args + offsetof(PoolArgs, oh_end)]);
-        g.jge(l_done, g.T_NEAR);
-        g.imul(rcx, rax, d32(g_.SH * in_.row_stride()));
-        g.mov(r_src_row, g.qword[r_args + offsetof(PoolArgs, src)]);
-        g.lea(r_src_row, g.ptr[r_src_row + rcx + d32(-g_.PT * in_.row_stride() - g_.PL * in_.c_stride)]);
-        g.imul(rcx, rax, d32(out_.row_stride() * out_.elem_bytes));
-        g.mov(r_dst_row, g.qword[r_args + offsetof(PoolArgs, dst)]);
-        g.add(r_dst_row, rcx);
-        row_setup(); // rax = oh
-        const int64_t n_full = g_.OW / P, tail = g_.OW % P;
-        g.mov(r_in_tile, r_src_row);
-        g.mov(r_out, r_dst_row);
-        g.xor_(r_ow, r_ow);
-        if (n_full > 0) {
-            Label l_tile;
-            g.L(l_tile);
-            tile(P);
-            if (n_full > 1 || tail > 0) {
-                g.add(r_in_tile, d32(P * g_.SW * in_.c_stride));
-                g.add(r_out, d32(P * out_.c_stride * out_.elem_bytes));
-                g.add(r_ow, P);
-            }
-            if (n_full > 1) {
-                g.cmp(r_ow, d32(n_full * P));
-                g.jl(l_tile, g.T_NEAR);
-            }
-        }
-        if (tail > 0) tile(tail);
-        g.inc(g.qword[rsp + kSlotOh]);
-        g.jmp(l_oh, g.T_NEAR);
-        g.L(l_done);
-    }
-
-    bool unroll_kw(int64_t units) const { return g_.KW * units <= 48; }
-    bool unroll_kh(int64_t units) const { return unroll_kw(units) && g_.KH * g_.KW * units <= 48; }
-    // True when for_each_tap(units, ...) emits a tap body that runs for several taps.
-    bool taps_loop(int64_t units) const {
-        return (g_.KW > 1 && !unroll_kw(units)) || (g_.KH > 1 && !unroll_kh(units));
-    }
-
-    // Emits body(disp) for every tap; rax points at tap (0,0) of pixel 0 (set by the caller) and
-    // the tap is at rax + disp. Unrolls while at most 48 bodies of `units` each result.
-    template <class Body> void for_each_tap(int64_t units, Body&& body) {
-        Generator& g = G();
-        const int64_t col = in_.c_stride, row = in_.row_stride();
-        const bool unroll_kw = this->unroll_kw(units);
-        const bool unroll_kh = this->unroll_kh(units);
-        auto kw_part = [&](int64_t disp) {
-            if (g_.KW > 1 && !unroll_kw) {
-                Label l;
-                g.mov(r_kw, g_.KW);
-                g.L(l);
-                body(disp);
-                g.add(r_in, d32(col));
-                g.dec(r_kw);
-                g.jnz(l, g.T_NEAR);
-                g.sub(r_in, d32(g_.KW * col));
-            } else {
-                for (int64_t kw = 0; kw < g_.KW; ++kw) body(disp + kw * col);
-            }
-        };
-        if (g_.KH > 1 && !unroll_kh) {
-            Label l;
-            g.mov(r_kh, g_.KH);
-            g.L(l);
-            kw_part(0);
-            g.add(r_in, d32(row));
-            g.dec(r_kh);
-            g.jnz(l, g.T_NEAR);
-        } else {
-            for (int64_t kh = 0; kh < g_.KH; ++kh) kw_part(kh * row);
-        }
+        loops::range_loop(g, g.qword[r_args + offsetof(PoolArgs, oh_begin)], g.qword[r_args + offsetof(PoolArgs, oh_end)],
+                          g.qword[rsp + kSlotOh], rax, [&] {
+                              g.imul(rcx, rax, d32(g_.SH * in_.row_stride()));
+                              g.mov(r_src_row, g.qword[r_args + offsetof(PoolArgs, src)]);
+                              g.lea(r_src_row, g.ptr[r_src_row + rcx + d32(-g_.PT * in_.row_stride() - g_.PL * in_.c_stride)]);
+                              g.imul(rcx, rax, d32(out_.row_stride() * out_.elem_bytes));
+                              g.mov(r_dst_row, g.qword[r_args + offsetof(PoolArgs, dst)]);
+                              g.add(r_dst_row, rcx);
+                              row_setup();
+                              g.mov(r_in_tile, r_src_row);
+                              g.mov(r_out, r_dst_row);
+                              loops::ow_tiles(g, g_.OW, P, {r_in_tile, r_out, r_ow}, P * g_.SW * in_.c_stride,
+                                              P * out_.c_stride * out_.elem_bytes, node_, tile);
+                          });
     }
 
     const ConvGeom g_;
@@ -159,122 +92,153 @@ protected:
     Generator* G_ = nullptr;
 };
 
-// MaxPool: per tile of P pixels, chunks of 32 channels (a runtime loop over the full ones, then a
-// 16- or 32-byte last chunk masked to the channels < C when it holds others).
-class MaxPoolEmitter : PoolEmitterBase {
+// MaxPool: per tile of P pixels, chunks of one vector (32 / 64 channels): a runtime loop over the
+// full ones, then the last chunk (16..vlen bytes), masked to the channels < C when it holds others.
+template <Isa I> class MaxPoolEmitter : PoolEmitterBase {
+    using Tr = IsaTraits<I>;
+    using Vmm = typename Tr::Vmm;
+    static constexpr int kV = Tr::vlen;
+
 public:
     MaxPoolEmitter(const ConvGeom& g, const ActLayout& in, const ActLayout& out, const std::string& node)
         : PoolEmitterBase(g, in, out, node) {
         cw_ = round_up16(g.C);
         P_ = std::min<int64_t>(10, g.OW);
-        full_ = cw_ / 32;
-        tail_ = cw_ % 32; // 0 or 16
-        last_ = tail_ > 0 ? tail_ : 32;
-        // The chunk [cw_ - last_, cw_) is emitted apart; it is masked when it holds channels >= C.
+        last_ = cw_ % kV ? cw_ % kV : kV;
         mask_last_ = g.C < cw_;
     }
 
     size_t size_hint() const {
-        const int64_t taps = std::min<int64_t>(g_.KH * g_.KW, 48);
+        const int64_t taps = std::min<int64_t>(g_.KH * g_.KW, kMaxBodies);
         return static_cast<size_t>(8192 + 2 * taps * P_ * 12);
     }
 
     void operator()(Generator& gen) {
         G_ = &gen;
         Generator& g = gen;
-        if (mask_last_) {
+        const int64_t start = cw_ - last_, valid = g_.C - start; // channels < C in the last chunk
+        if constexpr (Tr::evex) {
+            auto bits = [](int64_t n) { return n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1; };
+            const uint64_t ld = bits(valid), st = bits(last_);
+            masked_ld_ = ld != ~uint64_t{0}, masked_st_ = st != ~uint64_t{0};
+            std::vector<uint8_t> m(16);
+            for (int i = 0; i < 8; ++i) m[static_cast<size_t>(i)] = static_cast<uint8_t>(ld >> (8 * i));
+            for (int i = 0; i < 8; ++i) m[static_cast<size_t>(8 + i)] = static_cast<uint8_t>(st >> (8 * i));
+            off_mask_ = g.pool_u8(m);
+        } else if (mask_last_) {
             std::vector<uint8_t> m(32, 0);
-            for (int64_t i = 0; i < 32; ++i) m[static_cast<size_t>(i)] = cw_ - last_ + i < g_.C ? 0xFF : 0;
+            for (int64_t i = 0; i < 32; ++i) m[static_cast<size_t>(i)] = i < valid ? 0xFF : 0;
             off_mask_ = g.pool_u8(m);
         }
         g.preamble({rbx, rbp, r12, r13, r14, r15}, kScratch);
         g.load_pool_base(r_pool);
+        if constexpr (Tr::evex) {
+            g.kmovq(k2, g.ptr[r_pool + off_mask_]);
+            g.kmovq(k3, g.ptr[r_pool + off_mask_ + 8]);
+        }
         emit_rows(P_, [&](int64_t pn) { tile(pn); }, [] {});
         g.postamble();
     }
 
 private:
-    const Reg64 r_out_c = r14;
-
     void tile(int64_t pn) {
         Generator& g = G();
-        const int64_t loop_chunks = (cw_ - last_) / 32;
+        const int64_t loop_chunks = (cw_ - last_) / kV;
         if (loop_chunks > 0) {
             Label l;
             g.xor_(r_chunk, r_chunk);
             g.L(l);
             g.lea(r_in, g.ptr[r_in_tile + r_chunk]);
             g.lea(r_out_c, g.ptr[r_out + r_chunk]);
-            chunk(pn, 32, false);
-            g.add(r_chunk, 32);
-            g.cmp(r_chunk, d32(loop_chunks * 32));
+            chunk(pn, kV, true);
+            g.add(r_chunk, kV);
+            g.cmp(r_chunk, d32(loop_chunks * kV));
             g.jl(l, g.T_NEAR);
         }
         g.lea(r_in, g.ptr[r_in_tile + d32(cw_ - last_)]);
         g.lea(r_out_c, g.ptr[r_out + d32(cw_ - last_)]);
-        chunk(pn, last_, mask_last_);
+        chunk(pn, last_, false);
         const int64_t zero = out_.c_stride - cw_;
-        for (int64_t p = 0; p < pn; ++p) store_zeros_avx2(g, r_out, d32(p * out_.c_stride + cw_), zero, ymm15);
+        for (int64_t p = 0; p < pn; ++p) store_zeros<I>(g, r_out, d32(p * out_.c_stride + cw_), zero, Vmm(15));
+    }
+
+    // One load / max / store of `bytes` channels at a; `full` chunks are never masked.
+    void load(const Vmm& v, const Address& a, int64_t bytes, bool full, bool first) {
+        Generator& g = G();
+        if constexpr (Tr::evex) {
+            const bool m = !full && masked_ld_;
+            if (first) {
+                if (m) g.vmovdqu8(v | k2 | T_z, a);
+                else g.vmovdqu8(v, a);
+            } else {
+                if (m) g.vpmaxub(v | k2, v, a);
+                else g.vpmaxub(v, v, a);
+            }
+        } else if (bytes == 32) {
+            if (first) g.vmovdqu(v, a);
+            else g.vpmaxub(v, v, a);
+        } else {
+            const Xmm x(v.getIdx());
+            if (first) g.vmovdqu(x, a);
+            else g.vpmaxub(x, x, a);
+        }
+    }
+
+    void store(const Vmm& v, const Address& o, int64_t bytes, bool full) {
+        Generator& g = G();
+        if constexpr (Tr::evex) {
+            if (!full && masked_st_) g.vmovdqu8(o | k3, v);
+            else g.vmovdqu8(o, v);
+        } else if (bytes == 32) {
+            if (!full && mask_last_) g.vpand(v, v, g.ptr[r_pool + off_mask_]);
+            g.vmovdqu(o, v);
+        } else {
+            const Xmm x(v.getIdx());
+            if (!full && mask_last_) g.vpand(x, x, g.ptr[r_pool + off_mask_]);
+            g.vmovdqu(o, x);
+        }
     }
 
     // rax = input of the chunk's tap (0,0) for pixel 0; r14 = output of the chunk for pixel 0.
-    void chunk(int64_t pn, int64_t bytes, bool masked) {
+    void chunk(int64_t pn, int64_t bytes, bool full) {
         Generator& g = G();
         const int64_t pix = g_.SW * in_.c_stride;
         // A looped tap body runs for every tap, so it cannot start with a plain load: the
         // accumulators then start at 0, the smallest level.
-        bool first = !taps_loop(pn);
+        bool first = !loops::taps_looped(tap_geom(), pn, kMaxBodies);
         if (!first)
-            for (int64_t p = 0; p < pn; ++p) g.vpxor(Ymm(static_cast<int>(p)), Ymm(static_cast<int>(p)), Ymm(static_cast<int>(p)));
-        for_each_tap(pn, [&](int64_t disp) {
-            for (int64_t p = 0; p < pn; ++p) {
-                const Address a = g.ptr[r_in + d32(disp + p * pix)];
-                if (bytes == 32) {
-                    const Ymm y(static_cast<int>(p));
-                    if (first) g.vmovdqu(y, a);
-                    else g.vpmaxub(y, y, a);
-                } else {
-                    const Xmm x(static_cast<int>(p));
-                    if (first) g.vmovdqu(x, a);
-                    else g.vpmaxub(x, x, a);
-                }
-            }
+            for (int64_t p = 0; p < pn; ++p) VecOps<I>::zero(g, Vmm(static_cast<int>(p)));
+        loops::taps(g, tap_geom(), pn, kMaxBodies, node_, [&](int64_t disp) {
+            for (int64_t p = 0; p < pn; ++p) load(Vmm(static_cast<int>(p)), g.ptr[r_in + d32(disp + p * pix)], bytes, full, first);
             first = false;
         });
-        for (int64_t p = 0; p < pn; ++p) {
-            const Address o = g.ptr[r_out_c + d32(p * out_.c_stride)];
-            if (bytes == 32) {
-                const Ymm y(static_cast<int>(p));
-                if (masked) g.vpand(y, y, g.pool(off_mask_));
-                g.vmovdqu(o, y);
-            } else {
-                const Xmm x(static_cast<int>(p));
-                if (masked) g.vpand(x, x, g.pool(off_mask_));
-                g.vmovdqu(o, x);
-            }
-        }
+        for (int64_t p = 0; p < pn; ++p) store(Vmm(static_cast<int>(p)), g.ptr[r_out_c + d32(p * out_.c_stride)], bytes, full);
     }
 
-    int64_t cw_ = 16, full_ = 0, tail_ = 0, last_ = 32, P_ = 1;
-    bool mask_last_ = false;
+    int64_t cw_ = 16, last_ = 32, P_ = 1;
+    bool mask_last_ = false, masked_ld_ = false, masked_st_ = false;
     int off_mask_ = -1;
 };
 
 // AvgPool: per tile of P pixels, chunks of 16 channels in a runtime loop; the window sums in u16
-// (one ymm per pixel) or s32 (two ymm per pixel), then the epilogue with per-pattern M and E.
-class AvgPoolEmitter : PoolEmitterBase {
+// (one ymm per pixel) or s32 (two ymm / one zmm per pixel), then the epilogue with per-pattern M and E.
+template <Isa I> class AvgPoolEmitter : PoolEmitterBase {
+    using Tr = IsaTraits<I>;
+    using Vmm = typename Tr::Vmm;
+    static constexpr int kL = Tr::lanes, kHalves = 16 / Tr::lanes; // vectors per 16-channel chunk
+
 public:
     AvgPoolEmitter(const QAvgPoolDesc& d, const AvgPoolConsts& c, const ActLayout& in, const ActLayout& out)
         : PoolEmitterBase(d.g, in, out, d.fused_nodes.empty() ? "<qavgpool>" : d.fused_nodes.front()), c_(c) {
         cw_ = round_up16(d.g.C);
-        u16_ = avgpool_max_sum(d) <= 65535;
-        P_ = std::min<int64_t>(6, d.g.OW);
+        u16_ = !Tr::evex && avgpool_max_sum(d) <= 65535;
+        P_ = std::min<int64_t>(Tr::evex ? 8 : 6, d.g.OW);
     }
 
     bool u16() const { return u16_; }
 
     size_t size_hint() const {
-        const int64_t taps = std::min<int64_t>(g_.KH * g_.KW, 48);
+        const int64_t taps = std::min<int64_t>(g_.KH * g_.KW, kMaxBodies);
         return static_cast<size_t>(16384 + 2 * taps * P_ * 16 + static_cast<int64_t>(c_.m.size() + c_.e.size()) * 4 +
                                    (g_.OH + g_.OW) * 4);
     }
@@ -300,9 +264,9 @@ public:
                 t[static_cast<size_t>(i)] = static_cast<int32_t>(c_.col_class[static_cast<size_t>(i)] * pat_bytes);
             off_coltab_ = g.pool_i32(t);
         }
-        EpilogueAvx2::Form f;
+        typename Epilogue<I>::Form f;
         f.mode = c_.mode;
-        epi_ = EpilogueAvx2(g, f, c_.v_max, c_.out_levels);
+        epi_ = Epilogue<I>(g, f, c_.v_max, c_.out_levels, r_pool);
         g.preamble({rbx, rbp, r12, r13, r14, r15}, kScratch);
         g.load_pool_base(r_pool);
         emit_rows(P_, [&](int64_t pn) { tile(pn); }, [&] {
@@ -318,9 +282,8 @@ public:
     }
 
 private:
-    const Reg64 r_out_c = r14;
-
-    Ymm acc(int64_t p, int half) const { return Ymm(static_cast<int>(u16_ ? p : 2 * p + half)); }
+    // Accumulator of pixel p, vector h of the chunk.
+    Vmm acc(int64_t p, int h) const { return Vmm(static_cast<int>(u16_ ? p : kHalves * p + h)); }
 
     void tile(int64_t pn) {
         Generator& g = G();
@@ -338,29 +301,29 @@ private:
         g.cmp(r_chunk, d32(cw_));
         g.jl(l, g.T_NEAR);
         const int64_t zero = (out_.c_stride - cw_) * eb;
-        for (int64_t p = 0; p < pn; ++p) store_zeros_avx2(g, r_out, d32((p * out_.c_stride + cw_) * eb), zero, ymm15);
+        for (int64_t p = 0; p < pn; ++p) store_zeros<I>(g, r_out, d32((p * out_.c_stride + cw_) * eb), zero, Vmm(15));
     }
 
     void chunk(int64_t pn) {
         Generator& g = G();
-        const Ymm x = ymm12;
+        const Vmm x(Tr::evex ? 28 : 12);
         const int64_t pix = g_.SW * in_.c_stride;
         for (int64_t p = 0; p < pn; ++p)
-            for (int h = 0; h < (u16_ ? 1 : 2); ++h) g.vpxor(acc(p, h), acc(p, h), acc(p, h));
-        for_each_tap(pn, [&](int64_t disp) {
+            for (int h = 0; h < (u16_ ? 1 : kHalves); ++h) VecOps<I>::zero(g, acc(p, h));
+        loops::taps(g, tap_geom(), pn, kMaxBodies, node_, [&](int64_t disp) {
             for (int64_t p = 0; p < pn; ++p) {
                 if (u16_) {
                     g.vpmovzxbw(x, g.ptr[r_in + d32(disp + p * pix)]);
                     g.vpaddw(acc(p, 0), acc(p, 0), x);
                 } else {
-                    for (int h = 0; h < 2; ++h) {
-                        g.vpmovzxbd(x, g.qword[r_in + d32(disp + p * pix + h * 8)]);
+                    for (int h = 0; h < kHalves; ++h) {
+                        g.vpmovzxbd(x, g.ptr[r_in + d32(disp + p * pix + h * kL)]);
                         g.vpaddd(acc(p, h), acc(p, h), x);
                     }
                 }
             }
         });
-        const Ymm zero = ymm15, t = ymm13;
+        const Vmm zero(Tr::evex ? 31 : 15), t(Tr::evex ? 30 : 13);
         epi_.prepare(g, zero);
         for (int64_t p = 0; p < pn; ++p) {
             // rdx = byte offset of (column class, chunk) within a pattern row.
@@ -370,29 +333,54 @@ private:
             } else {
                 g.mov(r_col, r_coff);
             }
-            Ymm v[2] = {acc(p, 0), acc(p, 1)};
+            Vmm v[2] = {acc(p, 0), acc(p, kHalves - 1)};
             if (u16_) {
-                v[0] = ymm6, v[1] = ymm7;
+                v[0] = Vmm(6), v[1] = Vmm(7);
                 g.vextracti128(Xmm(v[1].getIdx()), acc(p, 0), 1);
                 g.vpmovzxwd(v[0], Xmm(acc(p, 0).getIdx()));
                 g.vpmovzxwd(v[1], Xmm(v[1].getIdx()));
             }
-            for (int h = 0; h < 2; ++h) {
-                EpilogueAvx2::Operands op{g.ptr[r_prow + r_col + h * 32], g.ptr[r_prow + r_col + d32(off_e_ - off_m_ + h * 32)]};
+            for (int h = 0; h < kHalves; ++h) {
+                typename Epilogue<I>::Operands op{g.ptr[r_prow + r_col + h * 32],
+                                                  g.ptr[r_prow + r_col + d32(off_e_ - off_m_ + h * 32)]};
                 if (off_thr_ >= 0) op.threshold = g.ptr[r_pool + r_coff + d32(off_thr_ + h * 32)];
                 epi_.apply(g, v[h], v[h], op, zero, t);
-                if (!epi_.stores_levels()) g.vmovups(g.ptr[r_out_c + d32((p * out_.c_stride + h * 8) * 4)], v[h]);
+                if (!epi_.stores_levels()) g.vmovups(g.ptr[r_out_c + d32((p * out_.c_stride + h * kL) * 4)], v[h]);
             }
-            if (epi_.stores_levels()) store_levels_avx2(g, v, 2, r_out_c, d32(p * out_.c_stride), ymm13, ymm14);
+            if (epi_.stores_levels())
+                store_levels<I>(g, v, kHalves, r_out_c, d32(p * out_.c_stride), Vmm(13), Vmm(14));
         }
     }
 
     const AvgPoolConsts& c_;
     int64_t cw_ = 16, P_ = 1;
     bool u16_ = true;
-    EpilogueAvx2 epi_;
+    Epilogue<I> epi_;
     int off_m_ = -1, off_e_ = -1, off_thr_ = -1, off_rowtab_ = -1, off_coltab_ = -1;
 };
+
+template <Isa I>
+std::unique_ptr<JitKernel> build_avgpool(const QAvgPoolDesc& d, const AvgPoolConsts& c, const ActLayout& in,
+                                         const ActLayout& out) {
+    AvgPoolEmitter<I> e(d, c, in, out);
+    std::string name = "avgpool_u8";
+    name += c.mode == EpilogueMode::Float ? "_f32" : "_u8";
+    name += geom_name(d.g);
+    if (d.exclude_pad) name += "_excl";
+    if (c.mode == EpilogueMode::Threshold) name += "_thr";
+    name += e.u16() ? "_sum16" : "_sum32";
+    auto k = build_kernel(name + "__" + to_string(I), e.size_hint(), [&](Generator& gen) { e(gen); });
+    k->constants = c.constant_count();
+    return k;
+}
+
+template <Isa I>
+std::unique_ptr<JitKernel> build_maxpool(const ConvGeom& g, const ActLayout& in, const ActLayout& out,
+                                         const std::string& node) {
+    MaxPoolEmitter<I> e(g, in, out, node);
+    return build_kernel("maxpool_u8_u8" + geom_name(g) + "__" + to_string(I), e.size_hint(),
+                        [&](Generator& gen) { e(gen); });
+}
 
 } // namespace
 
@@ -411,31 +399,32 @@ ActLayout required_pool_input_halo(const ConvGeom& g) {
     return l;
 }
 
-std::unique_ptr<JitKernel> emit_avgpool_avx2(const QAvgPoolDesc& d, const AvgPoolConsts& c, const ActLayout& in,
-                                             const ActLayout& out) {
+std::unique_ptr<JitKernel> emit_avgpool(Isa isa, const QAvgPoolDesc& d, const AvgPoolConsts& c, const ActLayout& in,
+                                        const ActLayout& out) {
     const std::string node = d.fused_nodes.empty() ? "<qavgpool>" : d.fused_nodes.front();
     validate(d.g, in, out, c.mode == EpilogueMode::Float ? 4 : 1, node);
     if (c.c != d.g.C || c.row_class.size() != static_cast<size_t>(d.g.OH) ||
         c.col_class.size() != static_cast<size_t>(d.g.OW))
         throw Error(ErrorCode::InvalidArgument, node, "folded constants do not match the AvgPool");
-    AvgPoolEmitter e(d, c, in, out);
-    std::string name = "avgpool_u8";
-    name += c.mode == EpilogueMode::Float ? "_f32" : "_u8";
-    name += geom_name(d.g);
-    if (d.exclude_pad) name += "_excl";
-    if (c.mode == EpilogueMode::Threshold) name += "_thr";
-    name += e.u16() ? "_sum16" : "_sum32";
-    auto k = build_kernel(name + "__avx2", e.size_hint(), [&](Generator& gen) { e(gen); });
-    k->constants = c.constant_count();
-    return k;
+    switch (isa) {
+    case Isa::avx2: return build_avgpool<Isa::avx2>(d, c, in, out);
+    case Isa::avx2_vnni: return build_avgpool<Isa::avx2_vnni>(d, c, in, out);
+    case Isa::avx512_core: return build_avgpool<Isa::avx512_core>(d, c, in, out);
+    case Isa::avx512_core_vnni: return build_avgpool<Isa::avx512_core_vnni>(d, c, in, out);
+    default: throw Error(ErrorCode::InvalidArgument, node, "AvgPool emitter needs a concrete ISA level");
+    }
 }
 
-std::unique_ptr<JitKernel> emit_maxpool_avx2(const ConvGeom& g, const ActLayout& in, const ActLayout& out,
-                                             const std::string& node) {
+std::unique_ptr<JitKernel> emit_maxpool(Isa isa, const ConvGeom& g, const ActLayout& in, const ActLayout& out,
+                                        const std::string& node) {
     validate(g, in, out, 1, node);
-    MaxPoolEmitter e(g, in, out, node);
-    auto k = build_kernel("maxpool_u8_u8" + geom_name(g) + "__avx2", e.size_hint(), [&](Generator& gen) { e(gen); });
-    return k;
+    switch (isa) {
+    case Isa::avx2: return build_maxpool<Isa::avx2>(g, in, out, node);
+    case Isa::avx2_vnni: return build_maxpool<Isa::avx2_vnni>(g, in, out, node);
+    case Isa::avx512_core: return build_maxpool<Isa::avx512_core>(g, in, out, node);
+    case Isa::avx512_core_vnni: return build_maxpool<Isa::avx512_core_vnni>(g, in, out, node);
+    default: throw Error(ErrorCode::InvalidArgument, node, "MaxPool emitter needs a concrete ISA level");
+    }
 }
 
 } // namespace qjit

@@ -1,6 +1,6 @@
 // Constant folding of a fused quantized AvgPool (spec §3 AvgPool row, §4.2 AvgPool form): the one
 // place that turns a QAvgPoolDesc into the fp32 constants of its epilogue. Oracle B
-// (runtime/pool_ref) and the emitter (emitters/pool_avx2) both use it. Compiled with -ffp-contract=off.
+// (runtime/pool_ref) and the emitter (emitters/pool) both use it. Compiled with -ffp-contract=off.
 //
 // Per output element of channel c with window sum S = sum of the valid k (exact, integer):
 //   y = (n_valid * ol[c] + s[c] * S) / cnt        (the real average; cnt per qjit's PoolParams rule)

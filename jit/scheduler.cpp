@@ -8,7 +8,7 @@
 #include "emitters/conv.hpp"
 #include "emitters/group_conv.hpp"
 #include "emitters/pool.hpp"
-#include "emitters/eltwise_avx2.hpp"
+#include "emitters/eltwise.hpp"
 #include "emitters/quantize.hpp"
 #include "isa/isa.hpp"
 #include "jit/code_cache.hpp"
@@ -164,7 +164,7 @@ void build_dequantize(Ctx& c, const ir::Node& n, Isa isa) {
     c.plan.steps.push_back(std::move(step));
 }
 
-// ---- QEltwise and u8 Concat (emitters/eltwise_avx2) ----------------------------------------
+// ---- QEltwise and u8 Concat (emitters/eltwise) ----------------------------------------
 
 // An input of an elementwise node as its kernel sees it: the slot's layout, broadcast flags from
 // comparing its NHWC view with the output's (equal ranks; a dim of 1 stretches).
@@ -192,7 +192,7 @@ bool qeltwise_supported(Ctx& c, const ir::Node& n) {
     return true;
 }
 
-void build_qeltwise_avx2(Ctx& c, const ir::Node& n) {
+void build_qeltwise(Ctx& c, const ir::Node& n, Isa isa) {
     const QEltwiseDesc& d = *n.qelt;
     const EltwiseConsts consts = fold_eltwise(d);
     const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
@@ -202,11 +202,11 @@ void build_qeltwise_avx2(Ctx& c, const ir::Node& n) {
     const BroadcastOperand in0 = broadcast_operand(slot(c, s0).layout, out);
     BroadcastOperand in1;
     if (s1 >= 0) in1 = broadcast_operand(slot(c, s1).layout, out);
-    KernelKey key("qeltwise", Isa::avx2);
+    KernelKey key("qeltwise", isa);
     key.add(d).add(consts).add(in0).i(s1 >= 0).add(out);
     if (s1 >= 0) key.add(in1);
     std::shared_ptr<JitKernel> k =
-        cached(key, [&] { return emit_qeltwise_avx2(d, consts, in0, s1 >= 0 ? &in1 : nullptr, out); });
+        cached(key, [&] { return emit_qeltwise(isa, d, consts, in0, s1 >= 0 ? &in1 : nullptr, out); });
     auto step = make_qeltwise_step(k, in0, s1 >= 0 ? &in1 : nullptr, out, s0, s1, out_slot);
     step->info = jit_info(*k, join(d.fused_nodes));
     c.plan.steps.push_back(std::move(step));
@@ -220,7 +220,7 @@ int view_dim(size_t rank, int64_t a) {
     return 2; // rank 2, axis 0: the rows are the pixels of the view
 }
 
-void build_concat_avx2(Ctx& c, const ir::Node& n) {
+void build_concat(Ctx& c, const ir::Node& n, Isa isa) {
     const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
     const ActLayout& out = slot(c, out_slot).layout;
     const int dim = view_dim(n.shape.size(), n.concat_axis);
@@ -234,13 +234,13 @@ void build_concat_avx2(Ctx& c, const ir::Node& n) {
         const int64_t ext[4] = {p.src.N, p.src.H, p.src.W, p.src.C};
         *offs[dim] = off;
         off += ext[dim];
-        p.kernel = cached(KernelKey("concat_copy", Isa::avx2).add(p.src).add(out),
-                          [&] { return emit_concat_copy_avx2(p.src, out); });
+        p.kernel = cached(KernelKey("concat_copy", isa).add(p.src).add(out),
+                          [&] { return emit_concat_copy(isa, p.src, out); });
         pieces.push_back(std::move(p));
     }
     auto step = make_concat_step(pieces, out, out_slot);
     KernelInfo i = jit_info(*pieces.front().kernel, n.name);
-    i.name = "concat_copy_u8_x" + std::to_string(pieces.size()) + "__avx2 (copy, no arithmetic)";
+    i.name = "concat_copy_u8_x" + std::to_string(pieces.size()) + "__" + to_string(isa) + " (copy, no arithmetic)";
     i.code_bytes = 0;
     for (const ConcatPiece& p : pieces) i.code_bytes += p.kernel->code_size();
     step->info = i;
@@ -256,10 +256,10 @@ void build_group_conv(Ctx& c, const ir::Node& n, Isa isa) {
     const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
     const ActLayout& in = slot(c, in_slot).layout;
     const ActLayout& out = slot(c, out_slot).layout;
-    const ConvBlocking b = choose_group_conv_blocking_avx2(d, consts);
+    const ConvBlocking b = choose_group_conv_blocking(isa, d, consts);
     std::shared_ptr<JitKernel> k = cached(KernelKey("group_conv", isa).add(d).add(consts).add(in).add(out).add(b),
-                                          [&] { return emit_group_conv_avx2(d, consts, in, out, b); });
-    PackedWeights w = pack_group_conv_weights_avx2(d, b);
+                                          [&] { return emit_group_conv(isa, d, consts, in, out, b); });
+    PackedWeights w = pack_group_conv_weights(d, b);
     auto step = make_qconv_step(k, std::move(w), d.g, b, in, out, in_slot, out_slot);
     step->info = jit_info(*k, join(d.fused_nodes));
     c.plan.steps.push_back(std::move(step));
@@ -277,7 +277,7 @@ void build_maxpool(Ctx& c, const ir::Node& n, Isa isa) {
     const ActLayout& out = slot(c, out_slot).layout;
     const ConvGeom g = pool_geom_of(c.g, n);
     std::shared_ptr<JitKernel> k = cached(KernelKey("maxpool", isa).add(g).add(in).add(out),
-                                          [&] { return emit_maxpool_avx2(g, in, out, n.name); });
+                                          [&] { return emit_maxpool(isa, g, in, out, n.name); });
     auto step = make_pool_step(k, in, out, in_slot, out_slot);
     step->info = jit_info(*k, n.name);
     c.plan.steps.push_back(std::move(step));
@@ -309,10 +309,18 @@ template <Isa isa> void build_qconv_at(Ctx& c, const ir::Node& n) { build_qconv(
 template <Isa isa> void build_quantize_at(Ctx& c, const ir::Node& n) { build_quantize(c, n, isa); }
 template <Isa isa> void build_dequantize_at(Ctx& c, const ir::Node& n) { build_dequantize(c, n, isa); }
 template <Isa isa> void build_group_conv_at(Ctx& c, const ir::Node& n) { build_group_conv(c, n, isa); }
+template <Isa isa> void build_qeltwise_at(Ctx& c, const ir::Node& n) { build_qeltwise(c, n, isa); }
+template <Isa isa> void build_concat_at(Ctx& c, const ir::Node& n) { build_concat(c, n, isa); }
 template <Isa isa> void build_maxpool_at(Ctx& c, const ir::Node& n) { build_maxpool(c, n, isa); }
 template <Isa isa> void build_avgpool_at(Ctx& c, const ir::Node& n) { build_avgpool(c, n, isa); }
 
 bool always(Ctx&, const ir::Node&) { return true; }
+bool concat_supported(Ctx& c, const ir::Node& n) {
+    if (n.type != ElemType::u8) return false;
+    for (int in : n.inputs)
+        if (slot(c, c.slot_of[static_cast<size_t>(in)]).kind != rt::SlotDesc::U8Act) return false;
+    return true;
+}
 bool group_conv_supported(Ctx&, const ir::Node& n) { return group_conv_supports(*n.qconv); }
 bool maxpool_supported(Ctx&, const ir::Node& n) { return n.type == ElemType::u8; }
 bool dense_qconv_supported(Ctx&, const ir::Node& n) { return n.qconv->g.groups == 1 && n.qconv->g.K() <= kMaxConvK; }
@@ -348,15 +356,15 @@ const std::vector<EmitterRule>& emitter_table() {
         {ir::Op::QAvgPool, Isa::avx512_core_vnni, always, build_avgpool_at<Isa::avx512_core_vnni>},
         {ir::Op::Quantize, Isa::avx2, quantize_supported, build_quantize_at<Isa::avx2>},
         {ir::Op::Dequantize, Isa::avx2, dequantize_supported, build_dequantize_at<Isa::avx2>},
-        {ir::Op::QEltwise, Isa::avx2, qeltwise_supported, build_qeltwise_avx2},
-        {ir::Op::Concat, Isa::avx2,
-         [](Ctx& c, const ir::Node& n) {
-             if (n.type != ElemType::u8) return false;
-             for (int in : n.inputs)
-                 if (slot(c, c.slot_of[static_cast<size_t>(in)]).kind != rt::SlotDesc::U8Act) return false;
-             return true;
-         },
-         build_concat_avx2},
+        // QEltwise and the u8 Concat copy, one rule per level (emitters/eltwise: one template).
+        {ir::Op::QEltwise, Isa::avx2, qeltwise_supported, build_qeltwise_at<Isa::avx2>},
+        {ir::Op::QEltwise, Isa::avx2_vnni, qeltwise_supported, build_qeltwise_at<Isa::avx2_vnni>},
+        {ir::Op::QEltwise, Isa::avx512_core, qeltwise_supported, build_qeltwise_at<Isa::avx512_core>},
+        {ir::Op::QEltwise, Isa::avx512_core_vnni, qeltwise_supported, build_qeltwise_at<Isa::avx512_core_vnni>},
+        {ir::Op::Concat, Isa::avx2, concat_supported, build_concat_at<Isa::avx2>},
+        {ir::Op::Concat, Isa::avx2_vnni, concat_supported, build_concat_at<Isa::avx2_vnni>},
+        {ir::Op::Concat, Isa::avx512_core, concat_supported, build_concat_at<Isa::avx512_core>},
+        {ir::Op::Concat, Isa::avx512_core_vnni, concat_supported, build_concat_at<Isa::avx512_core_vnni>},
     };
     return table;
 }

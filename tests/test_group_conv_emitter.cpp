@@ -1,12 +1,16 @@
-// Grouped QConv AVX2 emitter (depthwise, channel multiplier, general groups) vs Oracle B (ref::qconv),
-// byte for byte over the whole output buffer. Each case is drawn from a seed; a failure prints the
-// case, the seed and a one-line reproducer (QJIT_TEST_SEED=<seed> ... --gtest_filter=...).
+// Grouped QConv emitter (depthwise, channel multiplier, general groups) vs Oracle B (ref::qconv),
+// byte for byte over the whole output buffer, at every ISA level the host runs (the suites are
+// value-parameterized over the level; the others are skipped natively and run in tests/emu). Each
+// case is drawn from a seed; a failure prints the case, the seed and a one-line reproducer
+// (QJIT_TEST_SEED=<seed> ... --gtest_filter=...).
 #include <gtest/gtest.h>
 
 #include <random>
 
-#include "emitters/dwconv_avx2.hpp"
+#include "emitters/group_conv.hpp"
 #include "emitters/generator.hpp"
+#include "emitters/isa_traits.hpp"
+#include "isa/isa.hpp"
 #include "jit/requant_fold.hpp"
 #include "qjit/error.hpp"
 #include "tests/support/emitter_testing.hpp"
@@ -57,20 +61,33 @@ GroupConvCase vary(ConvGeom g, uint64_t seed) {
     return c;
 }
 
-TEST(GroupConvEmitter, DepthwiseChannelTails) {
+// Every test runs once per ISA level; SetUp skips the levels the host cannot execute.
+class GroupConvEmitter : public ::testing::TestWithParam<Isa> {
+protected:
+    void SetUp() override { QJIT_SKIP_UNLESS_HOST_RUNS(GetParam()); }
+    ::testing::AssertionResult run(GroupConvCase c, uint64_t base, uint64_t i, std::string* k = nullptr) {
+        c.isa = GetParam();
+        if (c.blocking) c.blocking->isa = c.isa, c.blocking->lanes = isa_lanes(c.isa);
+        return test::run_group_conv_case(c, base, i, k);
+    }
+};
+// Code generation only (validation, instruction audit): every level on every host.
+class GroupConvCode : public ::testing::TestWithParam<Isa> {};
+
+TEST_P(GroupConvEmitter, DepthwiseChannelTails) {
     const uint64_t base = base_seed(41);
     uint64_t i = 0;
-    for (int64_t C = 2; C <= 33; ++C) // C = 1 is groups = 1: the dense conv emitter's
+    for (int64_t C = 2; C <= 35; ++C) // C = 1 is groups = 1: the dense conv emitter's; 16-lane tails too
         for (int64_t s : {1, 2}) {
             GroupConvCase c = vary(depthwise(C, 6, 7, 3, s, 1, 1), case_seed(base, i));
             std::string k;
-            EXPECT_TRUE(run_group_conv_case(c, base, i++, &k));
+            EXPECT_TRUE(run(c, base, i++, &k));
             EXPECT_EQ(k.rfind("dwconv_", 0), 0u) << k;
             EXPECT_EQ(k.find("_gather"), std::string::npos) << k;
         }
 }
 
-TEST(GroupConvEmitter, EveryOutputModeAndOption) {
+TEST_P(GroupConvEmitter, EveryOutputModeAndOption) {
     const uint64_t base = base_seed(42);
     uint64_t i = 0;
     for (auto out : {GroupConvCase::Out::Levels, GroupConvCase::Out::Threshold, GroupConvCase::Out::Float})
@@ -86,11 +103,11 @@ TEST(GroupConvEmitter, EveryOutputModeAndOption) {
                         c.act_ol = ol;
                         c.per_channel_scale = pcs;
                         c.per_oc_out = per_oc;
-                        EXPECT_TRUE(run_group_conv_case(c, base, i++));
+                        EXPECT_TRUE(run(c, base, i++));
                     }
 }
 
-TEST(GroupConvEmitter, PostOps) {
+TEST_P(GroupConvEmitter, PostOps) {
     const uint64_t base = base_seed(43);
     uint64_t i = 0;
     for (int mask = 0; mask < 16; ++mask)
@@ -101,11 +118,11 @@ TEST(GroupConvEmitter, PostOps) {
             c.relu = mask & 2;
             c.clamp = mask & 4;
             c.scale_shift = mask & 8;
-            EXPECT_TRUE(run_group_conv_case(c, base, i++));
+            EXPECT_TRUE(run(c, base, i++));
         }
 }
 
-TEST(GroupConvEmitter, KernelSizesStridesDilationsPads) {
+TEST_P(GroupConvEmitter, KernelSizesStridesDilationsPads) {
     const uint64_t base = base_seed(44);
     uint64_t i = 0;
     for (int64_t k : {1, 2, 3, 5, 7})
@@ -114,12 +131,12 @@ TEST(GroupConvEmitter, KernelSizesStridesDilationsPads) {
                 for (int64_t p : {int64_t{0}, int64_t{1}, k / 2, k, k + 1}) { // pads up to and beyond the kernel
                     const ConvGeom g = depthwise(13, 9, 11, k, s, d, p);
                     if (g.OH < 1 || g.OW < 1) continue;
-                    EXPECT_TRUE(run_group_conv_case(vary(g, case_seed(base, i)), base, i));
+                    EXPECT_TRUE(run(vary(g, case_seed(base, i)), base, i));
                     ++i;
                 }
 }
 
-TEST(GroupConvEmitter, AsymmetricPadsAndShapes) {
+TEST_P(GroupConvEmitter, AsymmetricPadsAndShapes) {
     const uint64_t base = base_seed(45);
     std::mt19937_64 r(base);
     for (uint64_t i = 0; i < 60; ++i) {
@@ -145,12 +162,12 @@ TEST(GroupConvEmitter, AsymmetricPadsAndShapes) {
             --i;
             continue;
         }
-        EXPECT_TRUE(run_group_conv_case(vary(g, case_seed(base, i)), base, i));
+        EXPECT_TRUE(run(vary(g, case_seed(base, i)), base, i));
     }
 }
 
 // Channel multiplier (OCg > 1) and several input channels per group (Cg > 1): the gather form.
-TEST(GroupConvEmitter, MultiplierAndGeneralGroups) {
+TEST_P(GroupConvEmitter, MultiplierAndGeneralGroups) {
     const uint64_t base = base_seed(46);
     uint64_t i = 0;
     for (int64_t cg : {1, 2, 3, 4, 8, 9, 17})
@@ -159,13 +176,13 @@ TEST(GroupConvEmitter, MultiplierAndGeneralGroups) {
                 if (cg == 1 && ocg == 1) continue;
                 const ConvGeom g = geom(cg * groups, groups, ocg * groups, 5, 6, 3, 1 + i % 2, 1, 1);
                 std::string k;
-                EXPECT_TRUE(run_group_conv_case(vary(g, case_seed(base, i)), base, i, &k));
+                EXPECT_TRUE(run(vary(g, case_seed(base, i)), base, i, &k));
                 EXPECT_NE(k.find("_gather"), std::string::npos) << k;
                 ++i;
             }
 }
 
-TEST(GroupConvEmitter, EveryBlocking) {
+TEST_P(GroupConvEmitter, EveryBlocking) {
     const uint64_t base = base_seed(47);
     uint64_t i = 0;
     for (bool asym : {false, true})
@@ -178,15 +195,15 @@ TEST(GroupConvEmitter, EveryBlocking) {
             probe.const_ch = false;
             QConvConsts c;
             c.has_n = asym; // the blockings depend only on whether S accumulators are needed
-            for (const ConvBlocking& b : group_conv_blockings_avx2(c)) {
+            for (const ConvBlocking& b : group_conv_blockings(GetParam(), c)) {
                 GroupConvCase cc = probe;
                 cc.blocking = b;
-                EXPECT_TRUE(run_group_conv_case(cc, base, i++));
+                EXPECT_TRUE(run(cc, base, i++));
             }
         }
 }
 
-TEST(GroupConvEmitter, BatchSplitCallsAndHostileMxcsr) {
+TEST_P(GroupConvEmitter, BatchSplitCallsAndHostileMxcsr) {
     const uint64_t base = base_seed(48);
     for (uint64_t i = 0; i < 8; ++i) {
         ConvGeom g = i % 2 ? depthwise(24, 6, 5, 3, 1, 1, 1) : geom(12, 3, 6, 6, 5, 3, 1, 1, 1);
@@ -195,13 +212,13 @@ TEST(GroupConvEmitter, BatchSplitCallsAndHostileMxcsr) {
         c.split_calls = true;
         c.hostile_mxcsr = true;
         c.out = i % 3 == 0 ? GroupConvCase::Out::Float : GroupConvCase::Out::Levels;
-        EXPECT_TRUE(run_group_conv_case(c, base, i));
+        EXPECT_TRUE(run(c, base, i));
     }
 }
 
 // All inputs at L_a-1 and codes at -128/-127/127: the largest |D|; a general group conv with K close
 // to the s32 limit (Cg*KH*KW = 65772).
-TEST(GroupConvEmitter, ExtremeCodesUpToTheKLimit) {
+TEST_P(GroupConvEmitter, ExtremeCodesUpToTheKLimit) {
     const uint64_t base = base_seed(49);
     uint64_t i = 0;
     for (auto s : {std::pair<int64_t, int64_t>{1, 7}, {7308, 3}})
@@ -211,11 +228,11 @@ TEST(GroupConvEmitter, ExtremeCodesUpToTheKLimit) {
             c.extreme = true;
             c.asym_w = i % 2 == 1;
             c.out = out;
-            EXPECT_TRUE(run_group_conv_case(c, base, i++));
+            EXPECT_TRUE(run(c, base, i++));
         }
 }
 
-TEST(GroupConvEmitter, RejectsBadBlockingAndSmallHalo) {
+TEST_P(GroupConvCode, RejectsBadBlockingAndSmallHalo) {
     GroupConvCase c;
     c.g = depthwise(8, 5, 5, 3, 1, 1, 1);
     QConvDesc d;
@@ -237,16 +254,22 @@ TEST(GroupConvEmitter, RejectsBadBlockingAndSmallHalo) {
     const QConvConsts k = fold_qconv(d);
     ActLayout in = required_group_conv_input_halo(d.g), out;
     out.H = d.g.OH, out.W = d.g.OW, out.C = d.g.OC;
-    EXPECT_THROW(emit_group_conv_avx2(d, k, in, out, ConvBlocking{4, 4, 8}), Error); // oc_vecs 4
-    EXPECT_THROW(emit_group_conv_avx2(d, k, in, out, ConvBlocking{13, 1, 8}), Error); // 13 accumulators
+    const Isa isa = GetParam();
+    const int L = isa_lanes(isa), R = L == 16 ? 24 : 12;
+    EXPECT_THROW(emit_group_conv(isa, d, k, in, out, ConvBlocking{4, 4, L, false, isa}), Error); // oc_vecs 4
+    EXPECT_THROW(emit_group_conv(isa, d, k, in, out, ConvBlocking{R + 1, 1, L, false, isa}), Error); // accumulators
+    EXPECT_THROW(emit_group_conv(isa, d, k, in, out, ConvBlocking{4, 1, 24 - L, false, isa}), Error); // lanes
+    const Isa other = isa == Isa::avx2 ? Isa::avx512_core : Isa::avx2;
+    EXPECT_THROW(emit_group_conv(isa, d, k, in, out, ConvBlocking{4, 1, L, false, other}), Error); // packed for another level
+    EXPECT_NO_THROW(emit_group_conv(isa, d, k, in, out, ConvBlocking{4, 1, L, false, isa}));
     in.halo_r = 0;
-    EXPECT_THROW(emit_group_conv_avx2(d, k, in, out, ConvBlocking{4, 1, 8}), Error);
-    EXPECT_FALSE(group_conv_avx2_supports(QConvDesc{})); // groups == 1 is the dense emitter's
+    EXPECT_THROW(emit_group_conv(isa, d, k, in, out, ConvBlocking{4, 1, L, false, isa}), Error);
+    EXPECT_FALSE(group_conv_supports(QConvDesc{})); // groups == 1 is the dense emitter's
 }
 
 // The generated code is position independent, never calls out, keeps the spec §4.5 instruction
 // rules and decodes completely under the whitelist decoder of tests/support/x86_audit.
-TEST(GroupConvEmitter, InstructionAudit) {
+TEST_P(GroupConvCode, InstructionAudit) {
     for (bool gather : {false, true})
         for (bool float_out : {false, true})
             for (bool asym : {false, true}) {
@@ -272,30 +295,30 @@ TEST(GroupConvEmitter, InstructionAudit) {
                 ActLayout in = required_group_conv_input_halo(d.g), out;
                 out.H = d.g.OH, out.W = d.g.OW, out.C = d.g.OC, out.elem_bytes = float_out ? 4 : 1;
                 out.c_stride = round_up16(d.g.OC);
-                for (const ConvBlocking& b : group_conv_blockings_avx2(c)) {
-                    const auto k = emit_group_conv_avx2(d, c, in, out, b);
-                    const auto* gk = dynamic_cast<const GeneratedKernel*>(k.get());
-                    ASSERT_NE(gk, nullptr);
-                    const CodeAudit a = audit_code(k->code(), gk->text_bytes());
-                    EXPECT_EQ(a.error, "") << k->name;
-                    for (const char* banned : {"vpdpbusds", "vrcpps", "vrcpss", "vrsqrtps", "vrsqrtss", "vcvttps2dq"})
-                        EXPECT_EQ(a.count(banned), 0) << k->name << " contains " << banned;
-                    EXPECT_EQ(a.imm64, 0) << k->name;
-                    EXPECT_EQ(a.absolute_mem, 0) << k->name;
-                    EXPECT_EQ(a.calls, 0) << k->name;
-                    EXPECT_GT(a.rip_relative, 0) << k->name;
-                    EXPECT_EQ(a.count("vldmxcsr/vstmxcsr"), 3) << k->name;
-                    EXPECT_EQ(a.count("vzeroupper"), 1) << k->name;
-                    EXPECT_GT(a.count("vpmaddwd"), 0) << k->name;
-                    EXPECT_EQ(a.count("vex.2.1.90") > 0, gather) << k->name << ": vpgatherdd";
+                const Isa isa = GetParam();
+                const bool vnni = isa == Isa::avx2_vnni || isa == Isa::avx512_core_vnni;
+                const bool avx512 = isa == Isa::avx512_core || isa == Isa::avx512_core_vnni;
+                for (const ConvBlocking& b : group_conv_blockings(isa, c)) {
+                    const auto k = emit_group_conv(isa, d, c, in, out, b);
+                    const ZAudit a = expect_clean_kernel(*k, isa);
+                    EXPECT_EQ(a.count("vpmaddwd") > 0, !vnni) << k->name;
+                    EXPECT_EQ(a.count("vpdpbusd") > 0, vnni) << k->name;
+                    EXPECT_EQ(a.count("vpgatherdd") > 0, gather) << k->name;
                     EXPECT_EQ(a.count("vcvtps2dq") > 0, !float_out) << k->name;
                     EXPECT_GT(a.count("vfmadd132ps"), 0) << k->name;
                     EXPECT_EQ(a.count("vfmadd231ps") > 0, asym) << k->name << ": the N*S term";
+                    if (avx512 && !float_out) EXPECT_GT(a.count("vpmovusdb"), 0) << k->name;
+                    // The VEX levels also pass the whitelist decoder (instruction forms, no host address).
+                    const CodeAudit w = audit_code(k->code(), dynamic_cast<const GeneratedKernel*>(k.get())->text_bytes());
+                    if (!avx512) EXPECT_EQ(w.error, "") << k->name;
+                    if (!avx512) EXPECT_EQ(w.imm64 + w.absolute_mem + w.calls, 0) << k->name;
+                    if (!avx512) EXPECT_GT(w.rip_relative, 0) << k->name;
+                    if (HasFailure()) return;
                 }
             }
 }
 
-TEST(GroupConvEmitter, RandomFuzz) {
+TEST_P(GroupConvEmitter, RandomFuzz) {
     const uint64_t base = base_seed(50);
     std::mt19937_64 r(base);
     for (uint64_t i = 0; i < 300; ++i) {
@@ -328,12 +351,15 @@ TEST(GroupConvEmitter, RandomFuzz) {
         if (r() % 3 == 0) {
             QConvConsts k;
             k.has_n = c.asym_w || c.const_ch;
-            const auto all = group_conv_blockings_avx2(k);
+            const auto all = group_conv_blockings(GetParam(), k);
             c.blocking = all[r() % all.size()];
         }
-        EXPECT_TRUE(run_group_conv_case(c, base, i));
+        EXPECT_TRUE(run(c, base, i));
     }
 }
+
+INSTANTIATE_TEST_SUITE_P(Isa, GroupConvEmitter, ::testing::ValuesIn(test_isas()), isa_param_name);
+INSTANTIATE_TEST_SUITE_P(Isa, GroupConvCode, ::testing::ValuesIn(test_isas()), isa_param_name);
 
 } // namespace
 } // namespace qjit::test

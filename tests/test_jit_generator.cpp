@@ -349,52 +349,8 @@ namespace {
 
 bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
 
-// ISA sets (Zydis names) code of level `isa` may contain. General-purpose sets are always allowed.
-bool isa_set_allowed(Isa isa, const std::string& set) {
-    static const char* const kBase[] = {"I86", "I186", "I286REAL", "I386", "I486", "I486REAL", "PPRO", "CMOV", "LONGMODE",
-                                        "PENTIUMREAL", "FAT_NOP"};
-    for (const char* b : kBase)
-        if (set == b) return true;
-    if (set == "AVX" || set == "AVX2" || set == "FMA") return true;
-    if (set == "AVX_VNNI") return isa == Isa::avx2_vnni;
-    const bool avx512 = isa == Isa::avx512_core || isa == Isa::avx512_core_vnni;
-    if (starts_with(set, "AVX512F_") || starts_with(set, "AVX512BW_") || starts_with(set, "AVX512DQ_")) return avx512;
-    if (starts_with(set, "AVX512_VNNI_")) return isa == Isa::avx512_core_vnni;
-    return false;
-}
-
-struct ZAudit {
-    std::map<std::string, int> mnemonics;
-    int evex = 0, vex = 0, total = 0;
-    std::vector<std::string> violations;
-    int count(const std::string& m) const {
-        auto it = mnemonics.find(m);
-        return it == mnemonics.end() ? 0 : it->second;
-    }
-};
-
-ZAudit zaudit(const JitKernel& k, Isa isa) {
-    ZAudit a;
-    const auto* g = dynamic_cast<const GeneratedKernel*>(&k);
-    std::vector<DecodedInsn> ins;
-    std::string err;
-    if (!g || !disassemble(k.code(), g->text_bytes(), &ins, &err)) {
-        a.violations.push_back(k.name + ": " + err);
-        return a;
-    }
-    for (const DecodedInsn& d : ins) {
-        ++a.total;
-        ++a.mnemonics[d.mnemonic];
-        a.evex += d.evex;
-        a.vex += d.vex;
-        if (!isa_set_allowed(isa, d.isa_set))
-            a.violations.push_back(k.name + " +0x" + std::to_string(d.offset) + ": " + d.text + " is " + d.isa_set +
-                                   ", outside " + to_string(isa));
-        if (d.evex && (isa == Isa::avx2 || isa == Isa::avx2_vnni))
-            a.violations.push_back(k.name + ": EVEX instruction in VEX-only code: " + d.text);
-    }
-    return a;
-}
+// The decoder and the ISA-set rules: tests/support/x86_audit (zydis_audit).
+ZAudit zaudit(const JitKernel& k, Isa isa) { return zydis_audit(k, isa); }
 
 class ZydisAudit : public ::testing::TestWithParam<Isa> {};
 

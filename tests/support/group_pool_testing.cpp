@@ -9,8 +9,8 @@
 #include <sstream>
 #include <vector>
 
-#include "emitters/dwconv_avx2.hpp"
-#include "emitters/pool_avx2.hpp"
+#include "emitters/group_conv.hpp"
+#include "emitters/pool.hpp"
 #include "jit/fq_math.hpp"
 #include "jit/pool_fold.hpp"
 #include "jit/requant_fold.hpp"
@@ -157,11 +157,10 @@ void fill_input(std::vector<uint8_t>& src, const ActLayout& in, int levels, bool
             }
 }
 
-// Runs kernel k over images and row ranges (split into random pieces when asked), with the caller's
-// MXCSR hostile when asked; `call(n, oh_begin, oh_end)` makes one call. Returns false when the kernel
-// did not restore the caller's MXCSR.
-template <class Call>
-bool run_split(int64_t N, int64_t OH, bool split, bool hostile, Rng& r, Call call) {
+// The kernel calls of a case: every image, its rows in one call or (split) in random pieces of 1-3
+// rows, each row range over the output-channel blocks [0, nb) in one call or random pieces of 1-2
+// blocks (nb = 0: pooling, no block range).
+std::vector<WindowCall> make_calls(const ActLayout& in, const ActLayout& out, int64_t OH, int64_t nb, bool split, Rng& r) {
     std::vector<std::pair<int64_t, int64_t>> rows{{0, OH}};
     if (split) {
         rows.clear();
@@ -171,17 +170,25 @@ bool run_split(int64_t N, int64_t OH, bool split, bool hostile, Rng& r, Call cal
             h = e;
         }
     }
-    const uint32_t saved = get_mxcsr();
-    const uint32_t caller = hostile ? kHostileMxcsr : saved;
-    uint32_t after = caller;
-    set_mxcsr(caller);
-    for (int64_t n = 0; n < N; ++n)
+    std::vector<WindowCall> calls;
+    for (int64_t n = 0; n < out.N; ++n)
         for (const auto& rr : rows) {
-            call(n, rr.first, rr.second);
-            after = get_mxcsr();
+            WindowCall c;
+            c.src_off = in.offset(n, 0, 0);
+            c.dst_off = out.offset(n, 0, 0) * out.elem_bytes;
+            c.oh_begin = rr.first, c.oh_end = rr.second;
+            if (nb == 0) {
+                calls.push_back(c);
+                continue;
+            }
+            for (int64_t o = 0; o < nb;) {
+                const int64_t e = split ? std::min(nb, o + 1 + static_cast<int64_t>(r() % 2)) : nb;
+                c.ocb_begin = o, c.ocb_end = e;
+                calls.push_back(c);
+                o = e;
+            }
         }
-    set_mxcsr(saved);
-    return after == caller;
+    return calls;
 }
 
 // ---- grouped conv -------------------------------------------------------------------------------
@@ -306,17 +313,20 @@ std::string GroupConvCase::str() const {
       << " halo+" << extra_halo << " cs+" << extra_in_cs << "/" << extra_out_cs << (split_calls ? " split" : "")
       << (hostile_mxcsr ? " hostile_mxcsr" : "");
     if (blocking) o << " blocking=" << blocking->pixels << "x" << blocking->oc_vecs;
+    o << " isa=" << to_string(isa);
     return o.str();
 }
 
-::testing::AssertionResult run_group_conv_case(const GroupConvCase& cc, uint64_t base, uint64_t index,
-                                               std::string* kernel) {
+::testing::AssertionResult prepare_group_conv_case(const GroupConvCase& cc, uint64_t base, uint64_t index,
+                                                   PreparedWindow* pw_out) {
     const uint64_t seed = case_seed(base, index);
     Rng r(seed);
-    auto fail = [&](const std::string& what) {
-        return ::testing::AssertionFailure() << what << "\n  case " << index << ": " << cc.str() << "\n  seed: base "
-                                             << base << ", case seed " << seed << "\n  reproduce: " << reproducer(base);
-    };
+    pw_out->where = "\n  case " + std::to_string(index) + ": " + cc.str() + "\n  seed: base " + std::to_string(base) +
+                    ", case seed " + std::to_string(seed) + "\n  reproduce: " + reproducer(base);
+    pw_out->isa = cc.isa;
+    pw_out->conv = true;
+    pw_out->hostile_mxcsr = cc.hostile_mxcsr;
+    auto fail = [&](const std::string& what) { return ::testing::AssertionFailure() << what << pw_out->where; };
     try {
         QConvDesc d = make_group_desc(cc, r);
         const ConvGeom& g = d.g;
@@ -359,45 +369,37 @@ std::string GroupConvCase::str() const {
             d.out = fit_next_fq(y, cc.per_oc_out, cc.out == GroupConvCase::Out::Threshold, cc.out_levels, r);
 
         const QConvConsts c = fold_qconv(d);
-        const ConvBlocking blk = cc.blocking ? *cc.blocking : choose_group_conv_blocking_avx2(d, c);
-        const PackedWeights pw = pack_group_conv_weights_avx2(d, blk);
-        const std::unique_ptr<JitKernel> k = emit_group_conv_avx2(d, c, in, out, blk);
-        if (kernel) *kernel = k->name;
-        std::vector<uint8_t> ref_out(static_cast<size_t>(out.bytes()), 0xA5), jit_out = ref_out;
-        ref::qconv(d, c, src.data(), in, ref_out.data(), out);
-
+        const ConvBlocking blk = cc.blocking ? *cc.blocking : choose_group_conv_blocking(cc.isa, d, c);
+        pw_out->weights = pack_group_conv_weights(d, blk);
+        pw_out->kernel = emit_group_conv(cc.isa, d, c, in, out, blk);
+        pw_out->src = std::move(src);
+        pw_out->expected.assign(static_cast<size_t>(out.bytes()), 0xA5);
+        ref::qconv(d, c, pw_out->src.data(), in, pw_out->expected.data(), out);
         const int64_t nb = (g.OC + blk.oc_block() - 1) / blk.oc_block();
-        const bool mx_ok = run_split(g.N, g.OH, cc.split_calls, cc.hostile_mxcsr, r, [&](int64_t n, int64_t h0, int64_t h1) {
-            // Blocks in random pieces too when splitting.
-            for (int64_t o = 0; o < nb;) {
-                const int64_t e = cc.split_calls ? std::min(nb, o + 1 + static_cast<int64_t>(r() % 2)) : nb;
-                ConvArgs a{};
-                a.src = src.data() + in.offset(n, 0, 0);
-                a.dst = jit_out.data() + out.offset(n, 0, 0) * out.elem_bytes;
-                a.wei = pw.data.get();
-                a.oh_begin = h0;
-                a.oh_end = h1;
-                a.ocb_begin = o;
-                a.ocb_end = e;
-                k->call(&a);
-                o = e;
-            }
-        });
-        if (!mx_ok) return fail("kernel did not restore the caller's MXCSR");
-        if (jit_out != ref_out) return fail("JIT != Oracle B (" + k->name + "): " + describe_mismatch(out, jit_out, ref_out));
+        pw_out->calls = make_calls(in, out, g.OH, nb, cc.split_calls, r);
+        size_t need = 0;
         if (!cc.extreme) {
-            const size_t distinct = distinct_outputs(out, g.N, g.OH, g.OW, g.OC, ref_out);
             const int64_t outputs = g.N * g.OH * g.OW * g.OC;
-            const size_t need = cc.out == GroupConvCase::Out::Threshold || outputs < 64 ? 2
-                                : cc.out == GroupConvCase::Out::Float ? 4
-                                                                      : static_cast<size_t>(std::min(4, cc.out_levels));
-            if (distinct < std::min(need, raw_distinct))
-                return fail("degenerate test: only " + std::to_string(distinct) + " distinct output values");
+            need = std::min(raw_distinct, cc.out == GroupConvCase::Out::Threshold || outputs < 64 ? size_t{2}
+                                          : cc.out == GroupConvCase::Out::Float
+                                              ? size_t{4}
+                                              : static_cast<size_t>(std::min(4, cc.out_levels)));
         }
+        pw_out->out = out;
+        pw_out->OH = g.OH, pw_out->OW = g.OW, pw_out->C = g.OC;
+        pw_out->need_distinct = need;
         return ::testing::AssertionSuccess();
     } catch (const std::exception& e) {
         return fail(std::string("exception: ") + e.what());
     }
+}
+
+::testing::AssertionResult run_group_conv_case(const GroupConvCase& c, uint64_t base, uint64_t index, std::string* kernel) {
+    PreparedWindow p;
+    const ::testing::AssertionResult ok = prepare_group_conv_case(c, base, index, &p);
+    if (!ok) return ok;
+    if (kernel) *kernel = p.kernel->name;
+    return run_window_native(p);
 }
 
 std::string PoolCase::str() const {
@@ -411,7 +413,7 @@ std::string PoolCase::str() const {
     else
         o << " La=" << in_levels;
     o << (garbage_pad ? " garbage_pad" : "") << " halo+" << extra_halo << " cs+" << extra_in_cs << "/" << extra_out_cs
-      << (split_calls ? " split" : "") << (hostile_mxcsr ? " hostile_mxcsr" : "");
+      << (split_calls ? " split" : "") << (hostile_mxcsr ? " hostile_mxcsr" : "") << " isa=" << to_string(isa);
     return o.str();
 }
 
@@ -436,13 +438,15 @@ bool PoolCase::valid() const {
     return true;
 }
 
-::testing::AssertionResult run_pool_case(const PoolCase& pc, uint64_t base, uint64_t index, std::string* kernel) {
+::testing::AssertionResult prepare_pool_case(const PoolCase& pc, uint64_t base, uint64_t index, PreparedWindow* p) {
     const uint64_t seed = case_seed(base, index);
     Rng r(seed);
-    auto fail = [&](const std::string& what) {
-        return ::testing::AssertionFailure() << what << "\n  case " << index << ": " << pc.str() << "\n  seed: base "
-                                             << base << ", case seed " << seed << "\n  reproduce: " << reproducer(base);
-    };
+    p->where = "\n  case " + std::to_string(index) + ": " + pc.str() + "\n  seed: base " + std::to_string(base) +
+               ", case seed " + std::to_string(seed) + "\n  reproduce: " + reproducer(base);
+    p->isa = pc.isa;
+    p->conv = false;
+    p->hostile_mxcsr = pc.hostile_mxcsr;
+    auto fail = [&](const std::string& what) { return ::testing::AssertionFailure() << what << p->where; };
     try {
         if (!pc.valid()) return fail("invalid case (a window covers nothing)");
         const ConvGeom g = pc.geometry();
@@ -461,7 +465,7 @@ bool PoolCase::valid() const {
         size_t raw_distinct = 2;
         if (!pc.avg) {
             out.elem_bytes = 1;
-            k = emit_maxpool_avx2(g, in, out, "test_maxpool");
+            k = emit_maxpool(pc.isa, g, in, out, "test_maxpool");
             ref_out.assign(static_cast<size_t>(out.bytes()), 0xA5);
             ref::maxpool_levels(g, src.data(), in, ref_out.data(), out);
         } else {
@@ -492,33 +496,72 @@ bool PoolCase::valid() const {
                 d.out = fit_next_fq(y, pc.per_channel_out, pc.out == PoolCase::Out::Threshold, pc.out_levels, r);
             out.elem_bytes = d.out_levels ? 1 : 4;
             const AvgPoolConsts c = fold_avgpool(d);
-            k = emit_avgpool_avx2(d, c, in, out);
+            k = emit_avgpool(pc.isa, d, c, in, out);
             ref_out.assign(static_cast<size_t>(out.bytes()), 0xA5);
             ref::qavgpool(d, c, src.data(), in, ref_out.data(), out);
         }
-        if (kernel) *kernel = k->name;
-        std::vector<uint8_t> jit_out(ref_out.size(), 0xA5);
-        const bool mx_ok = run_split(g.N, g.OH, pc.split_calls, pc.hostile_mxcsr, r, [&](int64_t n, int64_t h0, int64_t h1) {
-            PoolArgs a{};
-            a.src = src.data() + in.offset(n, 0, 0);
-            a.dst = jit_out.data() + out.offset(n, 0, 0) * out.elem_bytes;
-            a.oh_begin = h0;
-            a.oh_end = h1;
-            k->call(&a);
-        });
-        if (!mx_ok) return fail("kernel did not restore the caller's MXCSR");
-        if (jit_out != ref_out) return fail("JIT != Oracle B (" + k->name + "): " + describe_mismatch(out, jit_out, ref_out));
-        const size_t distinct = distinct_outputs(out, g.N, g.OH, g.OW, g.C, ref_out);
+        p->kernel = std::move(k);
+        p->src = std::move(src);
+        p->expected = std::move(ref_out);
+        p->calls = make_calls(in, out, g.OH, 0, pc.split_calls, r);
         const int64_t outputs = g.N * g.OH * g.OW * g.C;
         const size_t need = !pc.avg || pc.out == PoolCase::Out::Threshold || outputs < 64 ? 2
                             : pc.out == PoolCase::Out::Float ? 4
                                                              : static_cast<size_t>(std::min(4, pc.out_levels));
-        if (outputs > 1 && distinct < std::min(need, raw_distinct))
-            return fail("degenerate test: only " + std::to_string(distinct) + " distinct output values");
+        p->out = out;
+        p->OH = g.OH, p->OW = g.OW, p->C = g.C;
+        p->need_distinct = outputs > 1 ? std::min(need, raw_distinct) : 0;
         return ::testing::AssertionSuccess();
     } catch (const std::exception& e) {
         return fail(std::string("exception: ") + e.what());
     }
+}
+
+::testing::AssertionResult run_pool_case(const PoolCase& c, uint64_t base, uint64_t index, std::string* kernel) {
+    PreparedWindow p;
+    const ::testing::AssertionResult ok = prepare_pool_case(c, base, index, &p);
+    if (!ok) return ok;
+    if (kernel) *kernel = p.kernel->name;
+    return run_window_native(p);
+}
+
+::testing::AssertionResult check_window_output(const PreparedWindow& p, const std::vector<uint8_t>& got) {
+    if (got != p.expected)
+        return ::testing::AssertionFailure() << "JIT != Oracle B (" << p.kernel->name
+                                             << "): " << describe_mismatch(p.out, got, p.expected) << p.where;
+    const size_t distinct = distinct_outputs(p.out, p.out.N, p.OH, p.OW, p.C, p.expected);
+    if (distinct < p.need_distinct)
+        return ::testing::AssertionFailure() << "degenerate test: only " << distinct << " distinct output values" << p.where;
+    return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult run_window_native(const PreparedWindow& p) {
+    if (!host_runs(p.isa)) return ::testing::AssertionSuccess(); // generated and folded, not run
+    std::vector<uint8_t> src = p.src, got(p.expected.size(), 0xA5);
+    const uint32_t saved = get_mxcsr();
+    const uint32_t caller = p.hostile_mxcsr ? kHostileMxcsr : saved;
+    uint32_t after = caller;
+    set_mxcsr(caller);
+    for (const WindowCall& c : p.calls) {
+        if (p.conv) {
+            ConvArgs a{};
+            a.src = src.data() + c.src_off;
+            a.dst = got.data() + c.dst_off;
+            a.wei = p.weights.data.get();
+            a.oh_begin = c.oh_begin, a.oh_end = c.oh_end, a.ocb_begin = c.ocb_begin, a.ocb_end = c.ocb_end;
+            p.kernel->call(&a);
+        } else {
+            PoolArgs a{};
+            a.src = src.data() + c.src_off;
+            a.dst = got.data() + c.dst_off;
+            a.oh_begin = c.oh_begin, a.oh_end = c.oh_end;
+            p.kernel->call(&a);
+        }
+        after = get_mxcsr();
+    }
+    set_mxcsr(saved);
+    if (after != caller) return ::testing::AssertionFailure() << "kernel did not restore the caller's MXCSR" << p.where;
+    return check_window_output(p, got);
 }
 
 } // namespace qjit::test

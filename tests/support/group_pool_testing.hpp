@@ -1,4 +1,4 @@
-// Testers of the grouped-conv and pooling emitters (emitters/dwconv_avx2, emitters/pool_avx2): each
+// Testers of the grouped-conv and pooling emitters (emitters/group_conv, emitters/pool): each
 // case is drawn from a seed, run through the generated kernel and through Oracle B's scalar
 // definition (ref::qconv, ref::maxpool_levels, ref::qavgpool), and compared byte for byte over the
 // whole output buffer (halo and padded channels included). A failure names the case, the seeds and a
@@ -6,7 +6,9 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -30,10 +32,30 @@ struct GroupConvCase {
     bool garbage_pad = false;   // input channels >= C hold garbage
     int64_t extra_halo = 0, extra_in_cs = 0, extra_out_cs = 0;
     bool split_calls = false, hostile_mxcsr = false;
-    std::optional<ConvBlocking> blocking;
+    std::optional<ConvBlocking> blocking; // lanes must match isa
+    Isa isa = Isa::avx2; // the level the kernel is generated for
     std::string str() const;
 };
 
+// A case made ready to run, natively or in the emulator (tests/emu): the kernel, its packed weights
+// (grouped conv), the input, Oracle B's output over a 0xA5-poisoned buffer and the kernel calls
+// (offsets into src / dst; ConvArgs when conv, else PoolArgs).
+struct WindowCall {
+    int64_t src_off = 0, dst_off = 0, oh_begin = 0, oh_end = 0, ocb_begin = 0, ocb_end = 0;
+};
+struct PreparedWindow {
+    Isa isa = Isa::avx2;
+    bool conv = false, hostile_mxcsr = false;
+    std::unique_ptr<JitKernel> kernel;
+    PackedWeights weights;
+    std::vector<uint8_t> src, expected;
+    std::vector<WindowCall> calls;
+    ActLayout out;
+    int64_t OH = 0, OW = 0, C = 0;
+    size_t need_distinct = 0; // the distinct-value guard (0: off)
+    std::string where;        // failure tail: the case, the seeds and the reproducer
+};
+// prepare + run_window_native. kernel (if set) receives the kernel's name.
 ::testing::AssertionResult run_group_conv_case(const GroupConvCase& c, uint64_t base, uint64_t index,
                                                std::string* kernel = nullptr);
 
@@ -49,6 +71,7 @@ struct PoolCase {
     bool garbage_pad = false;
     int64_t extra_halo = 0, extra_in_cs = 0, extra_out_cs = 0;
     bool split_calls = false, hostile_mxcsr = false;
+    Isa isa = Isa::avx2; // the level the kernel is generated for
     std::string str() const;
     // The geometry with OH/OW of the rounding mode, and whether every window is well defined (the
     // builder's rule: a valid tap, or for AvgPool with exclude_pad off a tap in the padded input).
@@ -58,5 +81,14 @@ struct PoolCase {
 
 ::testing::AssertionResult run_pool_case(const PoolCase& c, uint64_t base, uint64_t index,
                                          std::string* kernel = nullptr);
+
+::testing::AssertionResult prepare_group_conv_case(const GroupConvCase& c, uint64_t base, uint64_t index,
+                                                   PreparedWindow* out);
+::testing::AssertionResult prepare_pool_case(const PoolCase& c, uint64_t base, uint64_t index, PreparedWindow* out);
+// Compares an output buffer with p.expected byte for byte and applies the distinct-value guard.
+::testing::AssertionResult check_window_output(const PreparedWindow& p, const std::vector<uint8_t>& got);
+// Runs p's calls natively under the case's caller MXCSR and checks the output; succeeds without
+// running when the host cannot run p.isa (the kernel was still generated).
+::testing::AssertionResult run_window_native(const PreparedWindow& p);
 
 } // namespace qjit::test

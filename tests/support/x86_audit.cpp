@@ -2,6 +2,11 @@
 
 #include <cstdio>
 
+#include <gtest/gtest.h>
+
+#include "emitters/disasm.hpp"
+#include "emitters/generator.hpp"
+
 namespace qjit::test {
 namespace {
 
@@ -162,6 +167,63 @@ CodeAudit audit_code(const uint8_t* code, size_t size) {
         if (!decode_one(r, a)) return a;
         ++a.instructions;
     }
+    return a;
+}
+
+namespace {
+bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
+} // namespace
+
+bool zydis_isa_set_allowed(Isa isa, const std::string& set) {
+    static const char* const kBase[] = {"I86", "I186", "I286REAL", "I386", "I486", "I486REAL", "PPRO", "CMOV", "LONGMODE",
+                                        "PENTIUMREAL", "FAT_NOP"};
+    for (const char* b : kBase)
+        if (set == b) return true;
+    if (set == "AVX" || set == "AVX2" || set == "AVX2GATHER" || set == "FMA") return true;
+    if (set == "AVX_VNNI") return isa == Isa::avx2_vnni;
+    const bool avx512 = isa == Isa::avx512_core || isa == Isa::avx512_core_vnni;
+    if (starts_with(set, "AVX512F_") || starts_with(set, "AVX512BW_") || starts_with(set, "AVX512DQ_") ||
+        starts_with(set, "AVX512VL_") || set == "AVX512F_KOP" || set == "AVX512BW_KOP" || set == "AVX512DQ_KOP")
+        return avx512;
+    if (starts_with(set, "AVX512_VNNI_")) return isa == Isa::avx512_core_vnni;
+    return false;
+}
+
+ZAudit zydis_audit(const JitKernel& k, Isa isa) {
+    ZAudit a;
+    const auto* g = dynamic_cast<const GeneratedKernel*>(&k);
+    std::vector<DecodedInsn> ins;
+    std::string err;
+    if (!g || !disassemble(k.code(), g->text_bytes(), &ins, &err)) {
+        a.violations.push_back(k.name + ": " + err);
+        return a;
+    }
+    for (const DecodedInsn& d : ins) {
+        ++a.total;
+        ++a.mnemonics[d.mnemonic];
+        a.evex += d.evex;
+        a.vex += d.vex;
+        if (!zydis_isa_set_allowed(isa, d.isa_set))
+            a.violations.push_back(k.name + " +0x" + std::to_string(d.offset) + ": " + d.text + " is " + d.isa_set +
+                                   ", outside " + to_string(isa));
+        if (d.evex && (isa == Isa::avx2 || isa == Isa::avx2_vnni))
+            a.violations.push_back(k.name + ": EVEX instruction in VEX-only code: " + d.text);
+    }
+    return a;
+}
+
+ZAudit expect_clean_kernel(const JitKernel& k, Isa isa) {
+    const ZAudit a = zydis_audit(k, isa);
+    for (const std::string& v : a.violations) ADD_FAILURE() << v;
+    for (const char* banned : {"vpdpbusds", "vrcpps", "vrcp14ps", "vrsqrtps", "vrsqrt14ps", "vcvttps2dq"})
+        EXPECT_EQ(a.count(banned), 0) << k.name << " contains " << banned;
+    EXPECT_EQ(a.count("vldmxcsr") + a.count("vstmxcsr"), 3) << k.name << ": MXCSR save, load, restore";
+    EXPECT_EQ(a.count("vzeroupper"), 1) << k.name;
+    const bool avx512 = isa == Isa::avx512_core || isa == Isa::avx512_core_vnni;
+    EXPECT_EQ(a.evex > 0, avx512) << k.name;
+    const std::string tail = std::string("__") + to_string(isa);
+    EXPECT_TRUE(k.name.size() > tail.size() && k.name.compare(k.name.size() - tail.size(), tail.size(), tail) == 0)
+        << k.name << " does not end in " << tail;
     return a;
 }
 

@@ -7,6 +7,10 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
+
+#include "emitters/kernels.hpp"
+#include "qjit/qjit.hpp"
 
 namespace qjit::test {
 
@@ -25,5 +29,26 @@ struct CodeAudit {
 };
 
 CodeAudit audit_code(const uint8_t* code, size_t size);
+
+// The per-ISA audit with a real decoder (Zydis, emitters/disasm): every instruction of a kernel of
+// level `isa` must belong to an ISA set the level includes (AVX_VNNI only on avx2_vnni, AVX512*
+// only on the AVX-512 levels, AVX512_VNNI only on avx512_core_vnni) and no EVEX encoding may appear
+// below AVX-512. Mnemonics are counted for the callers' own expectations.
+struct ZAudit {
+    std::map<std::string, int> mnemonics;
+    int evex = 0, vex = 0, total = 0;
+    std::vector<std::string> violations; // each names the kernel, offset and instruction
+    int count(const std::string& m) const {
+        auto it = mnemonics.find(m);
+        return it == mnemonics.end() ? 0 : it->second;
+    }
+};
+bool zydis_isa_set_allowed(Isa isa, const std::string& set);
+// Decodes k's instructions (GeneratedKernel::text_bytes) and checks them against `isa`.
+ZAudit zydis_audit(const JitKernel& k, Isa isa);
+// zydis_audit plus the rules every kernel keeps whatever its level (spec §4.5, position
+// independence): no vpdpbusds / vrcp* / vrsqrt* / vcvttps2dq, the MXCSR save/load/restore, one
+// vzeroupper, a name ending in __<isa>, EVEX exactly on the AVX-512 levels. Adds gtest failures.
+ZAudit expect_clean_kernel(const JitKernel& k, Isa isa);
 
 } // namespace qjit::test
