@@ -13,32 +13,10 @@ namespace qjit::rt {
 
 namespace {
 
-// Waits until done(a) or kSpinMicros have passed, spinning first and yielding the CPU after
-// kPureSpinMicros (on a loaded host the thread we wait for may need this CPU); returns the last
-// value of `a` seen.
-template <class Done> uint32_t spin_until(const std::atomic<uint32_t>& a, Done done) {
-    using Clock = std::chrono::steady_clock;
-    const auto start = Clock::now();
-    const auto yield_from = start + std::chrono::microseconds(ThreadPool::kPureSpinMicros);
-    const auto deadline = start + std::chrono::microseconds(ThreadPool::kSpinMicros);
-    for (;;) {
-        for (int i = 0; i < 32; ++i) {
-            const uint32_t v = a.load(std::memory_order_acquire);
-            if (done(v)) return v;
-            QJIT_CPU_RELAX();
-        }
-        const auto now = Clock::now();
-        if (now >= deadline) return a.load(std::memory_order_acquire);
-        if (now >= yield_from) std::this_thread::yield();
-    }
-}
+using Clock = std::chrono::steady_clock;
 
-// Sleeps until `a` differs from `old`. `sleeping` is raised first (seq_cst), so a writer that
-// changes `a` and then reads `sleeping` either sees the sleeper or is seen by its wait().
-void sleep_while_equal(std::atomic<uint32_t>& a, uint32_t old, std::atomic<int>& sleeping) {
-    sleeping.fetch_add(1);
-    while (a.load() == old) a.wait(old);
-    sleeping.fetch_sub(1);
+int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
 }
 
 void run_share(const std::function<void(int64_t, int64_t)>& fn, int64_t n, int index, int threads) {
@@ -47,6 +25,32 @@ void run_share(const std::function<void(int64_t, int64_t)>& fn, int64_t n, int i
 }
 
 } // namespace
+
+// Spins until done(a), for at most kSpinMicros; returns the last value of `a` seen. A gap of more
+// than kPreemptedMicros between two looks at the clock means this thread lost its CPU while
+// spinning (more runnable threads than cores): spinning then stops for kNoSpinMillis, because a
+// thread that is runnable but not running is not woken by the futex and waits for a whole time
+// slice, where a sleeping one is woken (and scheduled) at once. parallel_for detects the same
+// from a worker that is slow to take a job.
+template <class Done> uint32_t ThreadPool::spin_until(const std::atomic<uint32_t>& a, Done done) {
+    const int64_t start = now_ns();
+    if (start < no_spin_until_ns_.load(std::memory_order_relaxed)) return a.load(std::memory_order_acquire);
+    int64_t last = start;
+    for (;;) {
+        for (int i = 0; i < 32; ++i) {
+            const uint32_t v = a.load(std::memory_order_acquire);
+            if (done(v)) return v;
+            QJIT_CPU_RELAX();
+        }
+        const int64_t now = now_ns();
+        if (now - last > kPreemptedMicros * 1000) {
+            no_spin_until_ns_.store(now + kNoSpinMillis * 1000000, std::memory_order_relaxed);
+            return a.load(std::memory_order_acquire);
+        }
+        if (now - start > kSpinMicros * 1000) return a.load(std::memory_order_acquire);
+        last = now;
+    }
+}
 
 ThreadPool::ThreadPool(int threads) : threads_(threads < 1 ? 1 : threads) {
     for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
@@ -68,11 +72,23 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     job_ = &fn;
     job_n_ = n;
     pending_.store(static_cast<uint32_t>(threads_ - 1), std::memory_order_relaxed);
+    started_.store(0, std::memory_order_relaxed);
+    const int64_t published = now_ns();
     generation_.fetch_add(1); // seq_cst: publishes the job, then reads sleeping_workers_
-    if (sleeping_workers_.load() > 0) generation_.notify_all();
+    const bool all_awake = sleeping_workers_.load() == 0;
+    if (!all_awake) generation_.notify_all();
     run_share(fn, n, 0, threads_);
-    if (spin_until(pending_, [](uint32_t p) { return p == 0; }) != 0) {
-        // Slow path: sleep until the last worker finishes (it wakes us when it sees the flag).
+    const uint32_t left = spin_until(pending_, [](uint32_t p) { return p == 0; });
+    // Awake (spinning) workers take a job within a microsecond; one that has not after
+    // kPickupMicros is runnable without a CPU: the host is oversubscribed, stop spinning for a while.
+    if (all_awake && left != 0 && started_.load(std::memory_order_relaxed) < static_cast<uint32_t>(threads_ - 1)) {
+        const int64_t now = now_ns();
+        if (now - published > kPickupMicros * 1000)
+            no_spin_until_ns_.store(now + kNoSpinMillis * 1000000, std::memory_order_relaxed);
+    }
+    if (left != 0) {
+        // Sleep until the last worker finishes (it wakes us when it sees the flag; seq_cst on both
+        // sides: either it sees caller_sleeping_ or our load sees pending_ == 0).
         caller_sleeping_.store(true);
         for (uint32_t p = pending_.load(); p != 0; p = pending_.load()) pending_.wait(p);
         caller_sleeping_.store(false);
@@ -85,11 +101,16 @@ void ThreadPool::worker(int index) {
     for (;;) {
         uint32_t gen = spin_until(generation_, [seen](uint32_t g) { return g != seen; });
         if (gen == seen) {
-            sleep_while_equal(generation_, seen, sleeping_workers_);
+            // Sleep; sleeping_workers_ is raised first (seq_cst), so a caller that bumps the
+            // generation and then reads it either sees us or is seen by our wait().
+            sleeping_workers_.fetch_add(1);
+            while (generation_.load() == seen) generation_.wait(seen);
+            sleeping_workers_.fetch_sub(1);
             gen = generation_.load(std::memory_order_acquire);
         }
         seen = gen;
         if (stop_) return;
+        started_.fetch_add(1, std::memory_order_relaxed);
         run_share(*job_, job_n_, index, threads_);
         if (pending_.fetch_sub(1) == 1 && caller_sleeping_.load()) pending_.notify_one();
     }
