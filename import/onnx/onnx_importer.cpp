@@ -242,13 +242,61 @@ void Importer::add_inputs() {
     }
 }
 
+void Importer::fold_pads() {
+    std::map<std::string, std::vector<const onnx::NodeProto*>> users;
+    for (const auto& n : model_.graph().node())
+        for (const auto& i : n.input()) users[i].push_back(&n);
+    for (const auto& o : model_.graph().output()) users[o.name()].push_back(nullptr); // a graph output
+    auto only_user = [&](const std::string& t, const char* op) -> const onnx::NodeProto* {
+        auto it = users.find(t);
+        if (it == users.end() || it->second.size() != 1 || !it->second[0] || it->second[0]->op_type() != op) return nullptr;
+        return it->second[0];
+    };
+    for (const auto& pad : model_.graph().node()) {
+        if (pad.op_type() != "Pad" || opset < 11 || pad.input_size() < 2 || pad.input_size() > 3) continue;
+        cur = &pad;
+        if (attr_s("mode", "constant") != "constant") continue;
+        auto pads_it = values_.find(pad.input(1));
+        if (pads_it == values_.end() || pads_it->second.kind != Value::Const) continue;
+        if (pad.input_size() == 3 && !pad.input(2).empty()) {
+            auto v = values_.find(pad.input(2));
+            if (v == values_.end() || v->second.kind != Value::Const || v->second.c.numel() != 1 || v->second.c.v[0] != 0) continue;
+        }
+        const std::vector<int64_t> p = to_i64(pads_it->second.c);
+        if (p.size() != 8 || p[0] || p[1] || p[4] || p[5]) continue; // spatial pads of rank-4 data only
+        bool nonneg = true;
+        for (int64_t e : p) nonneg = nonneg && e >= 0;
+        const onnx::NodeProto* q = only_user(pad.output(0), "QuantizeLinear");
+        const onnx::NodeProto* dq = q ? only_user(q->output(0), "DequantizeLinear") : nullptr;
+        if (!nonneg || !dq) continue;
+        std::vector<const onnx::NodeProto*> convs = users[dq->output(0)];
+        bool ok = !convs.empty();
+        for (const onnx::NodeProto* c : convs) {
+            ok = ok && c && c->op_type() == "Conv" && c->input(0) == dq->output(0);
+            if (ok) {
+                cur = c;
+                ok = attr_s("auto_pad", "NOTSET") == "NOTSET";
+            }
+        }
+        if (!ok) continue;
+        folded_pads[&pad] = true;
+        for (const onnx::NodeProto* c : convs) conv_extra_pads[c] = {p[2], p[3], p[6], p[7]};
+    }
+    cur = nullptr;
+}
+
 Graph Importer::run() {
     add_inputs();
+    fold_pads();
     const auto& table = translators();
     for (const auto& n : model_.graph().node()) {
         cur = &n;
         if (!n.domain().empty() && n.domain() != "ai.onnx")
             fail(ErrorCode::UnsupportedOp, "op " + n.domain() + "." + n.op_type() + " is not supported");
+        if (folded_pads.count(&n)) { // moved into the Conv(s) it feeds (fold_pads)
+            set_out(0, in(0));
+            continue;
+        }
         auto it = table.find(n.op_type());
         if (it == table.end()) fail(ErrorCode::UnsupportedOp, "op " + n.op_type() + " is not supported by qjit's ONNX importer");
         it->second(*this, n);

@@ -105,6 +105,11 @@ public:
     // codes (foldable into s8 weights); `shape` reshapes them, ranges vary along `out_axis`.
     NodeRef weights(const Value& v, const Shape& shape, int64_t out_axis);
     Value float_value(NodeRef r);
+    // Spatial pads of a zero Pad -> QuantizeLinear -> DequantizeLinear -> Conv chain, moved into the
+    // Conv (padded zeros quantize to the zero point and dequantize to exactly 0, which is what a
+    // Conv's own padding adds). Filled by fold_pads(); read by build_conv.
+    std::map<const onnx::NodeProto*, std::vector<int64_t>> conv_extra_pads; // [top, left, bottom, right]
+    std::map<const onnx::NodeProto*, bool> folded_pads;
 
 private:
     const onnx::ModelProto& model_;
@@ -113,6 +118,7 @@ private:
     int counter_ = 0;
     NodeRef range_node(const QParams& q, bool hi, const Shape& shape, bool as_codes);
     void add_inputs();
+    void fold_pads();
 };
 
 // Shared by the translators.

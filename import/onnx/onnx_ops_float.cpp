@@ -33,6 +33,13 @@ NodeRef build_conv(Importer& im, NodeRef x, const Value& w, const Value* bias) {
     if (pads.size() != 4) im.fail(ErrorCode::InvalidArgument, "pads needs 4 values");
     p.pads_begin = {pads[0], pads[1]};
     p.pads_end = {pads[2], pads[3]};
+    auto extra = im.conv_extra_pads.find(im.cur);
+    if (extra != im.conv_extra_pads.end()) {
+        for (size_t a = 0; a < 2; ++a) {
+            p.pads_begin[a] += extra->second[a];
+            p.pads_end[a] += extra->second[2 + a];
+        }
+    }
     const std::string auto_pad = im.attr_s("auto_pad", "NOTSET");
     if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
         for (size_t a = 0; a < 2; ++a) {
