@@ -227,7 +227,10 @@ Value squeeze(Builder& b, const Layer& l, const std::vector<Value>& in, bool un)
     Shape out;
     if (un) {
         out = s;
-        for (int64_t a : axes) out.insert(out.begin() + a, 1);
+        for (int64_t a : axes) {
+            if (a > static_cast<int64_t>(out.size())) fail(l, ErrorCode::InvalidArgument, "repeated or out-of-range axes");
+            out.insert(out.begin() + a, 1);
+        }
     } else {
         for (size_t i = 0; i < s.size(); ++i) {
             const bool listed = std::binary_search(axes.begin(), axes.end(), static_cast<int64_t>(i));
@@ -329,7 +332,9 @@ Value convert_layer(Builder& b, const Layer& l, const std::vector<Value>& in) {
         if (in.empty()) fail(l, ErrorCode::InvalidArgument, "Concat has no inputs");
         std::vector<NodeRef> xs;
         for (size_t i = 0; i < in.size(); ++i) xs.push_back(m(i, ("in" + std::to_string(i)).c_str()));
-        return node_value(b, b.g.concat(l.name, xs, static_cast<int64_t>(attr_num(l, "axis"))), l.name);
+        const std::vector<int64_t> axis = attr_ints(l, "axis");
+        if (axis.size() != 1) fail(l, ErrorCode::InvalidArgument, "axis must be one integer");
+        return node_value(b, b.g.concat(l.name, xs, axis[0]), l.name);
     }
     if (t == "MaxPool") return pool(b, l, in, true);
     if (t == "AvgPool") return pool(b, l, in, false);

@@ -85,14 +85,19 @@ Tensor read_const(const Layer& l, const uint8_t* bin, size_t bin_size) {
     Shape shape = attr_ints(l, "shape", &empty);
     for (int64_t d : shape)
         if (d < 0) fail(l, ErrorCode::InvalidArgument, "negative dimension in shape " + to_string(shape));
-    const int64_t off = static_cast<int64_t>(attr_num(l, "offset")), size = static_cast<int64_t>(attr_num(l, "size"));
+    const std::vector<int64_t> offv = attr_ints(l, "offset"), sizev = attr_ints(l, "size");
+    if (offv.size() != 1 || sizev.size() != 1) fail(l, ErrorCode::InvalidArgument, "offset and size must be one integer each");
+    const int64_t off = offv[0], size = sizev[0];
     size_t es = 0;
     if (et == "f32" || et == "i32" || et == "u32") es = 4;
     else if (et == "f16" || et == "i16" || et == "u16") es = 2;
     else if (et == "i8" || et == "u8" || et == "boolean") es = 1;
     else if (et == "i64" || et == "u64" || et == "f64") es = 8;
     else fail(l, ErrorCode::UnsupportedOp, "constant element_type '" + et + "'");
-    const int64_t n = num_elements(shape);
+    int64_t n = 1;
+    for (int64_t d : shape)
+        if (__builtin_mul_overflow(n, d, &n) || n > (int64_t{1} << 40))
+            fail(l, ErrorCode::InvalidArgument, "shape " + to_string(shape) + " is too large");
     if (n == 0) fail(l, ErrorCode::UnsupportedOp, "empty constant " + to_string(shape));
     if (off < 0 || size < 0 || size != n * static_cast<int64_t>(es))
         fail(l, ErrorCode::InvalidArgument, "size " + std::to_string(size) + " does not match " + et + " " + to_string(shape));
