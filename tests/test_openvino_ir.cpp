@@ -236,3 +236,28 @@ TEST(OpenVinoIr, BadFilesAreErrorsNamingTheLayer) {
     EXPECT_NE(expect_error(ir.xml, half, ErrorCode::InvalidArgument).find("beyond"), std::string::npos);
     expect_error(ir.xml, {}, ErrorCode::InvalidArgument);
 }
+
+TEST(OpenVinoIr, ActivationTransposeRunsAndEqualsOracleA) {
+    // Two transposes that move data (fp32 path), then one that moves only a size-1 axis (a Reshape).
+    IrText t;
+    t.add(0, "Parameter", "shape=\"1,2,3\" element_type=\"f32\"", {}, {}, {1, 2, 3});
+    t.constant<int64_t>(1, "i64", {3}, {0, 2, 1});
+    t.add(2, "Transpose", "", {0, 1}, {{1, 2, 3}, {3}}, {1, 3, 2});
+    t.constant<int64_t>(3, "i64", {3}, {2, 0, 1});
+    t.add(4, "Transpose", "", {2, 3}, {{1, 3, 2}, {3}}, {2, 1, 3});
+    t.constant<int64_t>(5, "i64", {3}, {1, 0, 2});
+    t.add(6, "Transpose", "", {4, 5}, {{2, 1, 3}, {3}}, {1, 2, 3});
+    t.add(7, "Result", "", {6}, {{1, 2, 3}}, {1, 2, 3});
+    const Graph g = import_openvino_ir_bytes(t.xml(), t.bin.data(), t.bin.size());
+    EXPECT_NE(g.ir().op_signature().find("Reshape"), std::string::npos) << g.ir().op_signature();
+    // x[0][a][b] -> t1[0][b][a] -> t2[a][0][b] -> t3[0][a][b]: x again.
+    const Tensor x = Tensor::f32({1, 2, 3}, {1, 2, 3, 4, 5, 6});
+    CompiledModel m = compile(g);
+    const std::vector<Tensor> y = m.run({x});
+    const std::vector<Tensor> ya = oracle::oracle_a_outputs(g.ir(), {x});
+    ASSERT_EQ(y[0].shape(), (Shape{1, 2, 3}));
+    for (int i = 0; i < 6; ++i) {
+        EXPECT_EQ(y[0].data<float>()[i], static_cast<float>(i + 1)) << i;
+        EXPECT_EQ(ya[0].data<float>()[i], static_cast<float>(i + 1)) << i;
+    }
+}

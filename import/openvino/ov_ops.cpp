@@ -206,11 +206,10 @@ Value transpose(Builder& b, const Layer& l, const std::vector<Value>& in) {
         }
         return const_value(std::move(t), l.name);
     }
-    // An activation transpose is supported when it only moves size-1 axes (a reshape).
+    // An activation transpose that only moves size-1 axes is a reshape; any other runs in fp32.
     std::vector<int64_t> moved;
     for (int64_t o : order) if (s[static_cast<size_t>(o)] != 1) moved.push_back(o);
-    if (!std::is_sorted(moved.begin(), moved.end()))
-        fail(l, ErrorCode::UnsupportedOp, "Transpose of an activation that reorders data (only constant tensors are transposed)");
+    if (!std::is_sorted(moved.begin(), moved.end())) return node_value(b, b.g.transpose(l.name, in[0].ref, order), l.name);
     return reshape_to(b, l, in[0], out);
 }
 
