@@ -261,3 +261,23 @@ TEST(OpenVinoIr, ActivationTransposeRunsAndEqualsOracleA) {
         EXPECT_EQ(ya[0].data<float>()[i], static_cast<float>(i + 1)) << i;
     }
 }
+
+TEST(OpenVinoIr, U8ParameterThenConvertTakesF32Values) {
+    IrText t;
+    t.add(0, "Parameter", "shape=\"1,4\" element_type=\"u8\"", {}, {}, {1, 4});
+    t.add(1, "Convert", "destination_type=\"f32\"", {0}, {{1, 4}}, {1, 4});
+    t.constant<float>(2, "f32", {}, {-100.f});
+    t.add(3, "Add", "", {1, 2}, {{1, 4}, {}}, {1, 4});
+    t.add(4, "Relu", "", {3}, {{1, 4}}, {1, 4});
+    t.add(5, "Result", "", {4}, {{1, 4}}, {1, 4});
+    const Graph g = import_openvino_ir_bytes(t.xml(), t.bin.data(), t.bin.size());
+    CompiledModel m = compile(g);
+    const std::vector<Tensor> y = m.run({Tensor::f32({1, 4}, {0, 99, 101, 255})});
+    EXPECT_EQ(y[0].data<float>()[0], 0.f);
+    EXPECT_EQ(y[0].data<float>()[1], 0.f);
+    EXPECT_EQ(y[0].data<float>()[2], 1.f);
+    EXPECT_EQ(y[0].data<float>()[3], 155.f);
+    std::string xml = t.xml();
+    xml.replace(xml.find("destination_type=\"f32\""), 22, "destination_type=\"u8\"");
+    expect_error(xml, t.bin, ErrorCode::UnsupportedOp);
+}

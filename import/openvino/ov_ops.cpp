@@ -243,7 +243,9 @@ Value squeeze(Builder& b, const Layer& l, const std::vector<Value>& in, bool un)
 Value parameter(Builder& b, const Layer& l) {
     const std::string f32 = "f32";
     const std::string et = attr(l, "element_type", &f32);
-    if (et != "f32") fail(l, ErrorCode::UnsupportedOp, "Parameter element_type " + et + " (f32 only)");
+    // u8 / i8 inputs (an image, then Convert to f32) are given to run() as f32 values.
+    if (et != "f32" && et != "u8" && et != "i8")
+        fail(l, ErrorCode::UnsupportedOp, "Parameter element_type " + et + " (f32, u8 and i8 inputs only)");
     Shape s;
     auto fixed = b.opts->input_shapes.find(l.name);
     if (fixed != b.opts->input_shapes.end()) {
