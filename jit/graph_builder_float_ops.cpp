@@ -29,6 +29,10 @@ const ir::Node& float_input(const std::unique_ptr<ir::Graph>& g, const std::stri
 
 NodeRef add_node(ir::Graph& g, ir::Op op, const std::string& name, std::vector<int> inputs, Shape shape,
                  ir::Node proto = {}) {
+    int64_t count = 1;
+    for (int64_t d : shape)
+        if (d < 1 || __builtin_mul_overflow(count, d, &count))
+            throw Error(ErrorCode::InvalidArgument, name, "output shape " + to_string(shape) + " is empty or overflows int64");
     proto.op = op;
     proto.name = name;
     proto.inputs = std::move(inputs);
@@ -116,7 +120,8 @@ NodeRef Graph::pad(const std::string& name, NodeRef x, const std::vector<int64_t
         if (pads_begin[i] < 0 || pads_end[i] < 0)
             throw Error(ErrorCode::UnsupportedOp, name,
                         "negative pads " + to_string(pads_begin) + "/" + to_string(pads_end) + " (cropping) are not supported");
-        out[i] += pads_begin[i] + pads_end[i];
+        if (__builtin_add_overflow(out[i], pads_begin[i], &out[i]) || __builtin_add_overflow(out[i], pads_end[i], &out[i]))
+            throw Error(ErrorCode::InvalidArgument, name, "pads overflow the output shape");
     }
     ir::Node p;
     p.ints = pads_begin;
@@ -148,9 +153,8 @@ NodeRef Graph::tile(const std::string& name, NodeRef x, const std::vector<int64_
     require_rank(name, repeats, s.size(), "repeats");
     Shape out = s;
     for (size_t i = 0; i < s.size(); ++i) {
-        if (repeats[i] < 1)
-            throw Error(ErrorCode::InvalidArgument, name, "repeats " + to_string(repeats) + " has a value < 1");
-        out[i] *= repeats[i];
+        if (repeats[i] < 1 || __builtin_mul_overflow(out[i], repeats[i], &out[i]))
+            throw Error(ErrorCode::InvalidArgument, name, "repeats " + to_string(repeats) + " has a value < 1 or overflows");
     }
     ir::Node p;
     p.ints = repeats;

@@ -7,7 +7,13 @@
 #ifdef QJIT_HAVE_ONNX
 #include <onnx/onnx_pb.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -271,6 +277,81 @@ TEST(OnnxImport, ConvWithQdqWeightsCompilesToAJitKernel) {
     bool conv_jit = false;
     for (const auto& k : cm.kernels()) conv_jit = conv_jit || (k.jit && k.fused_nodes.find("Conv_c") != std::string::npos);
     EXPECT_TRUE(conv_jit) << cm.describe();
+}
+
+void attr_f(onnx::NodeProto& n, const char* name, float v) {
+    auto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::FLOAT);
+    a->set_f(v);
+}
+
+std::vector<float> ramp(size_t n, float a, float b) { // deterministic values in [a, b)
+    std::vector<float> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = a + (b - a) * static_cast<float>((i * 7919) % 1000) / 1000.f;
+    return v;
+}
+
+// A float CNN with the ops real exports carry, run by qjit (fp32 path) and by ONNX Runtime
+// (tests/ort); outputs agree to float rounding. Skipped when node or onnxruntime-node is missing.
+TEST(OnnxImport, FloatCnnMatchesOnnxRuntime) {
+    namespace fs = std::filesystem;
+    const fs::path ort = fs::path(__FILE__).parent_path() / "ort";
+    if (std::system("node --version > /dev/null 2>&1") != 0 || !fs::exists(ort / "node_modules/onnxruntime-node"))
+        GTEST_SKIP() << "node or npm onnxruntime-node missing (bash scripts/setup.sh)";
+    Model m;
+    m.input("x", onnx::TensorProto::FLOAT, {1, 3, 8, 8});
+    m.init_f("w", {4, 3, 3, 3}, ramp(108, -0.5f, 0.5f));
+    m.init_f("b", {4}, {0.1f, -0.2f, 0.05f, 0.f});
+    m.init_f("gamma", {4}, {1.f, 0.5f, 2.f, 1.5f});
+    m.init_f("beta", {4}, {0.f, 0.1f, -0.1f, 0.2f});
+    m.init_f("mean", {4}, {0.1f, 0.f, -0.2f, 0.3f});
+    m.init_f("var", {4}, {1.f, 0.5f, 2.f, 0.25f});
+    m.init_f("gw", {5, 4}, ramp(20, -1.f, 1.f));
+    m.init_f("gb", {5}, {0.f, 0.1f, 0.2f, 0.3f, 0.4f});
+    m.init_f("roi", {0}, {});
+    m.init_f("scales", {4}, {1, 1, 2, 2});
+    attr_ints(m.node("Conv", {"x", "w", "b"}, "c"), "pads", {1, 1, 1, 1});
+    m.node("BatchNormalization", {"c", "gamma", "beta", "mean", "var"}, "bn");
+    attr_f(m.node("LeakyRelu", {"bn"}, "lr"), "alpha", 0.1f);
+    auto& mp = m.node("MaxPool", {"lr"}, "mp");
+    attr_ints(mp, "kernel_shape", {2, 2});
+    attr_ints(mp, "strides", {2, 2});
+    auto& ap = m.node("AveragePool", {"mp"}, "ap");
+    attr_ints(ap, "kernel_shape", {3, 3});
+    attr_ints(ap, "pads", {1, 1, 1, 1});
+    m.node("HardSigmoid", {"ap"}, "hsig");
+    m.node("GlobalAveragePool", {"hsig"}, "gap");
+    m.node("Flatten", {"gap"}, "flat");
+    attr_i(m.node("Gemm", {"flat", "gw", "gb"}, "fc"), "transB", 1);
+    m.node("Sigmoid", {"fc"}, "prob");
+    attr_s(m.node("Resize", {"lr", "roi", "scales"}, "up"), "mode", "nearest");
+    m.node("HardSwish", {"up"}, "hsw");
+    attr_i(m.node("Softmax", {"fc"}, "sm"), "axis", 1);
+    for (const char* o : {"prob", "hsw", "sm"}) m.output(o);
+
+    const fs::path tmp = fs::temp_directory_path() / ("qjit_onnx_cnn_" + std::to_string(::getpid()));
+    fs::create_directories(tmp);
+    {
+        std::ofstream f(tmp / "model.onnx", std::ios::binary);
+        m.m.SerializeToOstream(&f);
+    }
+    const std::vector<float> x = ramp(192, -2.f, 2.f);
+    std::ofstream(tmp / "x.bin", std::ios::binary).write(reinterpret_cast<const char*>(x.data()), 192 * 4);
+    const std::string cmd = "node '" + (ort / "run_ort.js").string() + "' '" + (tmp / "model.onnx").string() + "' '" +
+                            (tmp / "x.bin").string() + "' float32 1,3,8,8 '" + tmp.string() + "'";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    const std::vector<Tensor> out = qjit::compile(m.import()).run({Tensor::f32({1, 3, 8, 8}, x)});
+    ASSERT_EQ(out.size(), 3u);
+    for (size_t i = 0; i < out.size(); ++i) {
+        std::vector<float> ref(static_cast<size_t>(out[i].numel()));
+        std::ifstream r(tmp / ("output_" + std::to_string(i) + ".bin"), std::ios::binary);
+        r.read(reinterpret_cast<char*>(ref.data()), static_cast<std::streamsize>(ref.size() * 4));
+        ASSERT_TRUE(r) << "output " << i;
+        for (size_t e = 0; e < ref.size(); ++e)
+            EXPECT_NEAR(out[i].data<float>()[e], ref[e], 1e-5f * std::max(1.f, std::fabs(ref[e]))) << "output " << i << " [" << e << "]";
+    }
+    fs::remove_all(tmp);
 }
 
 TEST(BuilderFloatOps, ErrorsNameTheNode) {

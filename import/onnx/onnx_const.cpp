@@ -47,10 +47,12 @@ HostTensor gather(const HostTensor& x, const HostTensor& idx, int64_t axis) {
     return r;
 }
 
+// ONNX Slice bounds: negative counts from the end; clamped to [0, n] (step > 0) or, for step < 0,
+// starts to [0, n-1] and ends to [-1, n-1].
 int64_t clamp_index(int64_t v, int64_t n, bool end, int64_t step) {
-    if (v < 0) v += n;
+    if (v < 0) v = v < -n ? -n - 1 : v + n;
     if (step > 0) return std::clamp<int64_t>(v, 0, n);
-    return std::clamp<int64_t>(v, -1, n - 1) + (end ? 0 : 0);
+    return end ? std::clamp<int64_t>(v, -1, n - 1) : std::clamp<int64_t>(v, 0, n - 1);
 }
 
 } // namespace
@@ -70,7 +72,7 @@ HostTensor host_transpose(const HostTensor& x, const std::vector<int64_t>& perm)
 
 HostTensor host_tile(const HostTensor& x, const std::vector<int64_t>& rep) {
     Shape out(x.shape.size());
-    for (size_t i = 0; i < out.size(); ++i) out[i] = x.shape[i] * rep[i];
+    for (size_t i = 0; i < out.size(); ++i) out[i] = x.shape[i] * rep[i]; // checked by the caller
     const auto st = strides(x.shape);
     HostTensor r{x.dtype, out, std::vector<double>(static_cast<size_t>(num_elements(out)))};
     walk(out, [&](int64_t flat, const std::vector<int64_t>& idx) {

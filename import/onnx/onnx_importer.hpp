@@ -19,6 +19,9 @@ enum DType : int { F32 = 1, U8 = 2, S8 = 3, U16 = 4, S16 = 5, S32 = 6, S64 = 7, 
 const char* dtype_name(int t);
 bool is_int(int t);
 
+// Largest constant the importer materializes (elements); larger is an Error, never an allocation failure.
+constexpr int64_t kMaxConstantElements = int64_t{1} << 28;
+
 // A constant known at import time: values held as double (exact for every int up to 2^53 and
 // every float).
 struct HostTensor {
@@ -149,5 +152,7 @@ Tensor to_tensor_f32(const HostTensor& t);
 // Range tensor of shape [1..C..1] (C at `axis` of a rank-r tensor) or {} for one value.
 Tensor range_tensor(const std::vector<float>& v, int64_t axis, size_t rank);
 int64_t norm_axis(int64_t axis, size_t rank, const Importer& im);
+// Element count of a shape computed at import, checked against kMaxConstantElements.
+int64_t checked_numel(const Shape& s, const Importer& im);
 
 } // namespace qjit::onnx_import

@@ -133,7 +133,13 @@ void transpose(Importer& im, const onnx::NodeProto&) {
 
 void tile(Importer& im, const onnx::NodeProto&) {
     const std::vector<int64_t> rep = to_i64(im.const_in(1, "repeats"));
-    if (rep.size() != im.in(0).shape.size()) im.fail(ErrorCode::ShapeMismatch, "repeats does not match the rank");
+    const Shape& s = im.in(0).shape;
+    if (rep.size() != s.size()) im.fail(ErrorCode::ShapeMismatch, "repeats does not match the rank");
+    Shape out(s.size());
+    for (size_t i = 0; i < s.size(); ++i)
+        if (rep[i] < 1 || __builtin_mul_overflow(s[i], rep[i], &out[i]))
+            im.fail(ErrorCode::InvalidArgument, "repeats " + to_string(rep) + " has a value < 1 or overflows");
+    if (im.in(0).kind == Value::Const) checked_numel(out, im);
     move_data(im, [&](NodeRef r) { return im.g.tile(im.node_name(), r, rep); },
               [&](const HostTensor& t) { return host_tile(t, rep); });
 }

@@ -74,12 +74,15 @@ HostTensor from_proto(const onnx::TensorProto& t, const std::string& node) {
                     "tensor '" + t.name() + "' has element type " + dtype_name(h.dtype) + " (" +
                         std::to_string(h.dtype) + "); qjit imports 8-bit integer, int32/int64 and float tensors");
     int64_t n = 1;
-    for (int64_t d : h.shape) n *= d;
+    for (int64_t d : h.shape)
+        if (d < 0 || __builtin_mul_overflow(n, d, &n) || n > kMaxConstantElements)
+            throw Error(ErrorCode::InvalidArgument, node,
+                        "tensor '" + t.name() + "' has a negative or too large shape " + to_string(h.shape));
+    if (t.has_raw_data() && t.raw_data().size() != static_cast<size_t>(n) * bytes)
+        throw Error(ErrorCode::InvalidArgument, node, "tensor '" + t.name() + "' raw data has the wrong size");
     h.v.assign(static_cast<size_t>(n), 0.0);
     if (t.has_raw_data()) {
         const std::string& raw = t.raw_data();
-        if (raw.size() != static_cast<size_t>(n) * bytes)
-            throw Error(ErrorCode::InvalidArgument, node, "tensor '" + t.name() + "' raw data has the wrong size");
         switch (h.dtype) {
         case F32: read_raw<float>(raw, h.v, n); break;
         case U8: case BOOL: read_raw<uint8_t>(raw, h.v, n); break;
@@ -138,6 +141,14 @@ Tensor range_tensor(const std::vector<float>& v, int64_t axis, size_t rank) {
     Shape s(rank, 1);
     s[static_cast<size_t>(axis)] = static_cast<int64_t>(v.size());
     return Tensor::f32(s, v);
+}
+
+int64_t checked_numel(const Shape& s, const Importer& im) {
+    int64_t n = 1;
+    for (int64_t d : s)
+        if (d < 0 || __builtin_mul_overflow(n, d, &n) || n > kMaxConstantElements)
+            im.fail(ErrorCode::InvalidArgument, "constant of shape " + to_string(s) + " is negative or too large");
+    return n;
 }
 
 int64_t norm_axis(int64_t axis, size_t rank, const Importer& im) {
