@@ -143,7 +143,10 @@ public:
         case 1: { // per channel, equal dyadic width, different offsets
             per_channel();
             const auto by = sorted_values(n, true);
-            const float w = std::ldexp(1.0f, static_cast<int>(std::ceil(std::log2(hi - lo))));
+            // hi == lo gives log2 = -inf: width 0 (what x86's int conversion of -inf gave before this
+            // was found by UBSan; keeps every seed's graph as it was).
+            const float l2 = std::ceil(std::log2(hi - lo));
+            const float w = std::isfinite(l2) ? std::ldexp(1.0f, static_cast<int>(l2)) : 0.0f;
             for (int64_t i = 0; i < c; ++i) {
                 const auto& b = by[static_cast<size_t>(i)];
                 const float l = std::ldexp(std::round(std::ldexp(b[b.size() * 2 / 100], 6)), -6);
