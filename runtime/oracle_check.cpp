@@ -110,7 +110,7 @@ LayerCheck check_qconv_against_a(const QConvDesc& d, const Tensor& k_in, const T
                         double delta = kU * (mD + nS + e + std::fabs(t)) + kU * scale * operand;
                         delta += scale * std::fabs(s_a * sw * d.w.n_dropped[ou]) * static_cast<double>(S);
                         const double diff = std::fabs(kb - tc);
-                        const int64_t dk = std::isnan(tc) ? 0 : std::llabs(kb - static_cast<int64_t>(std::nearbyint(tc))) // NaN: A has no level (UBSan: no cast);
+                        const int64_t dk = std::isnan(tc) ? 0 : std::llabs(kb - static_cast<int64_t>(std::nearbyint(tc))); // NaN: A has no level (no NaN -> int cast)
                         r.max_abs_dk = std::max(r.max_abs_dk, dk);
                         if (dk != 0) r.flips++;
                         r.worst_ratio = std::max(r.worst_ratio, (diff - 0.5) / delta);

@@ -90,7 +90,7 @@ LayerCheck check_avgpool_against_a(const QAvgPoolDesc& d, const Tensor& k_in, co
                         const double tc = std::min(std::max(t, 0.0), static_cast<double>(L - 1));
                         const double delta = kU * (mS + e + std::fabs(t)) + kU * std::fabs(isc) * operand;
                         const double diff = std::fabs(kb - tc);
-                        const int64_t dk = std::isnan(tc) ? 0 : std::llabs(kb - static_cast<int64_t>(std::nearbyint(tc))) // NaN: A has no level (UBSan: no cast);
+                        const int64_t dk = std::isnan(tc) ? 0 : std::llabs(kb - static_cast<int64_t>(std::nearbyint(tc))); // NaN: A has no level (no NaN -> int cast)
                         r.max_abs_dk = std::max(r.max_abs_dk, dk);
                         if (dk != 0) r.flips++;
                         r.worst_ratio = std::max(r.worst_ratio, (diff - 0.5) / delta);
