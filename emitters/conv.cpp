@@ -60,11 +60,22 @@ struct WeightLayout {
     int64_t quad_bytes; // bytes of one channel quad in the plain form (VNNI: s8 x4, else exact s16 pairs)
     bool maddubs, vnni;
     MaddubsPlan plan; // with maddubs
+    // Segment split (spec §8.2; plain streams only): segment i covers channels [seg_c[i], seg_c[i+1]),
+    // read as quads [seg_q0[i], seg_q0[i] + seg_nq[i]) whose codes outside the segment are 0; its
+    // stream starts seg_off[i] bytes into the block.
+    std::vector<int64_t> seg_c, seg_q0, seg_nq, seg_off;
     WeightLayout(const QConvDesc& d, const ConvBlocking& b)
         : B(b.oc_block()), V(b.oc_vecs), L(b.lanes), CQ(ceil_div(d.g.C, 4)), khw(d.g.KH * d.g.KW),
           maddubs(b.maddubs && !is_vnni(b.isa)), vnni(is_vnni(b.isa)) {
         quad_bytes = V * L * (vnni ? 4 : 8);
-        block_bytes = khw * CQ * quad_bytes;
+        seg_c = conv_segments(d);
+        block_bytes = 0;
+        for (size_t i = 0; i + 1 < seg_c.size(); ++i) {
+            seg_q0.push_back(seg_c[i] / 4);
+            seg_nq.push_back(ceil_div(seg_c[i + 1], 4) - seg_c[i] / 4);
+            seg_off.push_back(block_bytes);
+            block_bytes += khw * seg_nq.back() * quad_bytes;
+        }
         if (maddubs) {
             plan = plan_shape(d.g, b);
             block_bytes = plan.block_bytes;
@@ -81,6 +92,7 @@ std::string kernel_name(const QConvDesc& d, const QConvConsts& c, const ConvBloc
         if (g.SW != g.SH) n += "x" + std::to_string(g.SW);
         if (g.DH != 1 || g.DW != 1) n += "d" + std::to_string(g.DH) + (g.DW != g.DH ? "x" + std::to_string(g.DW) : "");
     }
+    if (c.n_seg() > 1) n += "_seg" + std::to_string(c.n_seg());
     if (c.has_n) n += "_zp";
     bool ss = false;
     for (const PostOp& op : d.post) {
@@ -121,7 +133,10 @@ void validate(const QConvDesc& d, const QConvConsts& c, const ActLayout& in, con
     const ActLayout need = required_input_halo(g);
     if (in.halo_t < need.halo_t || in.halo_l < need.halo_l || in.halo_b < need.halo_b || in.halo_r < need.halo_r)
         bad("input halo too small for " + g.str());
-    if (c.oc != g.OC || c.oc_pad < g.OC || static_cast<int64_t>(c.m.size()) != c.oc_pad ||
+    if (b.maddubs && !is_vnni(b.isa) && conv_segments(d).size() > 2)
+        throw Error(ErrorCode::UnsupportedOp, node_of(d), "the vpmaddubsw plan does not take a segment split (spec §8.2)");
+    if (c.seg_c.size() > 2 && c.seg_c != conv_segments(d)) bad("folded segments do not match the input's activation steps");
+    if (c.oc != g.OC || c.oc_pad < g.OC || static_cast<int64_t>(c.m.size()) != c.n_seg() * c.oc_pad ||
         static_cast<int64_t>(c.row_class.size()) != g.OH || static_cast<int64_t>(c.col_class.size()) != g.OW)
         bad("folded constants do not match the conv");
 }
@@ -145,6 +160,7 @@ public:
                 const ConvBlocking& b)
         : d_(d), c_(c), g_(d.g), in_(in), out_(out), P_(b.pixels), V_(b.oc_vecs), B_(b.oc_block()), wl_(d, b) {
         CQ_ = ceil_div(g_.C, 4);
+        n_seg_ = static_cast<int64_t>(wl_.seg_q0.size());
         wstride_ = wl_.quad_bytes;
         wblock_ = wl_.block_bytes;
         nb_o_ = conv_oc_blocks(out, b);
@@ -154,7 +170,9 @@ public:
         // constants are not all zero (an all-zero channel yields level 0 whatever its bounds).
         for (int64_t o = 0; c_.mode == EpilogueMode::Levels && o < g_.OC; ++o) {
             const size_t ou = static_cast<size_t>(o);
-            bool zero = c_.m[ou] == 0.0f && c_.n[ou] == 0.0f;
+            bool zero = true;
+            for (int64_t i = 0; i < c_.n_seg(); ++i)
+                zero = zero && c_.m[static_cast<size_t>(i * c_.oc_pad) + ou] == 0.0f && c_.n[static_cast<size_t>(i * c_.oc_pad) + ou] == 0.0f;
             for (int64_t p = 0; zero && p < c_.n_row_classes * c_.n_col_classes; ++p)
                 zero = c_.e[static_cast<size_t>(p * c_.oc_pad + o)] == 0.0f;
             if (c_.k_lo[ou] > 0) use_klo_ = true;
@@ -216,8 +234,17 @@ private:
     void build_pool() {
         Generator& g = G();
         // The per-channel vectors are addressed as [r12 + off], r12 = pool + ocb*B*4: keep them first.
-        off_m_ = g.pool_f32(padded(c_.m, 0, 0.0f));
-        if (c_.has_n) off_n_ = g.pool_f32(padded(c_.n, 0, 0.0f));
+        // M (and N) of segment i at off + i * ocpe_ * 4.
+        auto per_segment = [&](const std::vector<float>& v) {
+            std::vector<float> all;
+            for (int64_t i = 0; i < n_seg_; ++i) {
+                const std::vector<float> one = padded(v, static_cast<size_t>(i * c_.oc_pad), 0.0f);
+                all.insert(all.end(), one.begin(), one.end());
+            }
+            return all;
+        };
+        off_m_ = g.pool_f32(per_segment(c_.m));
+        if (c_.has_n) off_n_ = g.pool_f32(per_segment(c_.n));
         if (use_klo_) off_klo_ = g.pool_i32(padded(c_.k_lo, 0, 0));
         if (use_khi_) off_khi_ = g.pool_i32(padded(c_.k_hi, 0, 0));
         if (c_.mode != EpilogueMode::Levels && c_.has_bounds) {
@@ -239,16 +266,7 @@ private:
         off_lm1_ = g.pool_i32(std::vector<int32_t>(kL, c_.out_levels - 1));
         off_lowbytes_ = g.pool_i32(std::vector<int32_t>(1, 0x00FF00FF));
         if (wl_.maddubs) build_plan_pool();
-        // Channels of the last, partial chunk of the window sum: a byte mask (VEX) or an opmask (EVEX).
-        if constexpr (Tr::evex) {
-            const uint64_t m = g_.C % 64 == 0 ? ~0ull : (1ull << (g_.C % 64)) - 1;
-            off_smask_ = g.pool_u8(std::vector<uint8_t>(reinterpret_cast<const uint8_t*>(&m),
-                                                        reinterpret_cast<const uint8_t*>(&m) + 8));
-        } else {
-            std::vector<uint8_t> smask(32, 0);
-            for (int64_t i = 0; i < g_.C % 32; ++i) smask[static_cast<size_t>(i)] = 0xFF;
-            off_smask_ = g.pool_u8(smask);
-        }
+        if (c_.has_n) build_sum_chunks();
         const int64_t pat_bytes = ocpe_ * 4;
         if (c_.n_row_classes > 1) {
             std::vector<int32_t> t(static_cast<size_t>(g_.OH));
@@ -266,7 +284,8 @@ private:
 
     void emit_body() {
         Generator& g = G();
-        g.preamble({rbx, rbp, r12, r13, r14, r15}, kScratch);
+        // Scratch: the slots above, then (with segments) the partial sums of a tile.
+        g.preamble({rbx, rbp, r12, r13, r14, r15}, kScratch + (n_seg_ > 1 ? static_cast<int>(P_ * V_ * kVB) : 0));
         g.load_pool_base(r_pool);
         Label l_oh, l_done, l_ocb, l_ocb_next, l_ocb_done;
         g.mov(rax, g.qword[r_args + offsetof(ConvArgs, oh_begin)]);
@@ -350,10 +369,14 @@ private:
         if (tail > 0) emit_tile(tail, k.vecs);
     }
 
+    // Segments last to first (spec §8.2 nesting): each one's sums, then its fma step of the epilogue.
     void emit_tile(int64_t pn, int64_t vn) {
-        if (c_.has_n) emit_window_sum(pn);
-        emit_dot(pn, vn);
-        emit_epilogue(pn, vn);
+        for (int64_t i = n_seg_ - 1; i >= 0; --i) {
+            seg_ = i;
+            if (c_.has_n) emit_window_sum(pn);
+            emit_dot(pn, vn);
+            emit_epilogue(pn, vn);
+        }
     }
 
     // Emits `body(disp)` for every tap (kh, kw); rax points at tap (0,0) of pixel 0 and the tap is at
@@ -417,47 +440,87 @@ private:
         return rem;
     }
 
-    // Window sum S of each pixel, as fp32 in the scratch slots: vpsadbw over the channel bytes, in
-    // chunks of one vector; the last chunk (16..vlen-16 bytes, or a partial vector) is masked to C.
+    // The window sum's chunks of each segment: from the segment's first channel rounded down to 16
+    // to its last rounded up to 16, one vector each (the last may be 16..vlen-16 bytes); a chunk that
+    // reaches outside the segment is masked: a byte mask (VEX) or an opmask (EVEX) from the pool.
+    struct SumChunk {
+        int64_t at, bytes;
+        int mask = -1; // pool offset of the mask, -1: the whole chunk counts
+    };
+    void build_sum_chunks() {
+        Generator& g = G();
+        sum_chunks_.assign(static_cast<size_t>(n_seg_), {});
+        for (int64_t i = 0; i < n_seg_; ++i) {
+            const int64_t lo = wl_.seg_c[static_cast<size_t>(i)], hi = wl_.seg_c[static_cast<size_t>(i + 1)];
+            const int64_t end = round_up16(hi);
+            for (int64_t at = lo / 16 * 16; at < end;) {
+                SumChunk ch{at, std::min<int64_t>(kVB, end - at)};
+                if (at < lo || at + ch.bytes > hi || (Tr::evex && ch.bytes < kVB)) {
+                    std::vector<uint8_t> m(static_cast<size_t>(kVB), 0);
+                    for (int64_t c = std::max(lo, at); c < std::min(hi, at + ch.bytes); ++c) m[static_cast<size_t>(c - at)] = 0xFF;
+                    if constexpr (Tr::evex) {
+                        uint64_t bits = 0;
+                        for (size_t j = 0; j < m.size(); ++j) bits |= m[j] ? 1ull << j : 0;
+                        m.assign(reinterpret_cast<const uint8_t*>(&bits), reinterpret_cast<const uint8_t*>(&bits) + 8);
+                    }
+                    ch.mask = g.pool_u8(m);
+                }
+                sum_chunks_[static_cast<size_t>(i)].push_back(ch);
+                at += ch.bytes;
+            }
+        }
+    }
+
+    // Window sum S of the segment's channels for each pixel, as fp32 in the scratch slots: vpsadbw
+    // over the chunks of build_sum_chunks (a run of unmasked full chunks as a loop when long).
     void emit_window_sum(int64_t pn) {
         Generator& g = G();
         const Vmm zero = T(0), t = T(1);
         Ops::zero(g, zero);
         for (int64_t p = 0; p < pn; ++p) Ops::zero(g, Vmm(static_cast<int>(p)));
-        const int64_t n_plain = g_.C / kVB;
-        const int64_t rem = round_up16(g_.C) - n_plain * kVB; // multiple of 16, < vlen
         const int64_t pix = g_.SW * in_.c_stride;
-        if constexpr (Tr::evex) {
-            if (rem > 0) g.kmovq(k2, g.ptr[r_pool + off_smask_]);
-        }
-        auto chunk = [&](int64_t disp, int64_t bytes, bool masked) {
+        const std::vector<SumChunk>& chunks = sum_chunks_[static_cast<size_t>(seg_)];
+        auto chunk = [&](int64_t disp, const SumChunk& ch) {
+            const bool masked = ch.mask >= 0;
+            if constexpr (Tr::evex) {
+                if (masked) g.kmovq(k2, g.ptr[r_pool + ch.mask]);
+            }
             for (int64_t p = 0; p < pn; ++p) {
                 const Vmm s(static_cast<int>(p));
-                const Address a = g.ptr[r_in + d32(disp + p * pix)];
+                const Address a = g.ptr[r_in + d32(disp + ch.at + p * pix)];
                 if constexpr (Tr::evex) {
-                    if (masked || bytes < kVB) g.vmovdqu8(t | k2 | T_z, a);
+                    if (masked) g.vmovdqu8(t | k2 | T_z, a);
                     else g.vmovdqu8(t, a);
                     g.vpsadbw(t, t, zero);
                     g.vpaddq(s, s, t);
                 } else {
-                    if (bytes == 32) {
+                    if (ch.bytes == 32) {
                         g.vmovdqu(t, a);
-                        if (masked) g.vpand(t, t, g.ptr[r_pool + off_smask_]);
+                        if (masked) g.vpand(t, t, g.ptr[r_pool + ch.mask]);
                         g.vpsadbw(t, t, zero);
                     } else {
                         const Xmm tx(t.getIdx());
                         g.vmovdqu(tx, a);
-                        if (masked) g.vpand(tx, tx, g.ptr[r_pool + off_smask_]);
+                        if (masked) g.vpand(tx, tx, g.ptr[r_pool + ch.mask]);
                         g.vpsadbw(tx, tx, Xmm(zero.getIdx()));
                     }
                     g.vpaddq(s, s, t);
                 }
             }
         };
-        const int64_t units = std::min<int64_t>(n_plain, 8) + (rem > 0);
+        // [first, last) of the unmasked full chunks (contiguous: masks only at the ends).
+        size_t first = 0, last = chunks.size();
+        while (first < last && (chunks[first].mask >= 0 || chunks[first].bytes < kVB)) ++first;
+        while (last > first && (chunks[last - 1].mask >= 0 || chunks[last - 1].bytes < kVB)) --last;
+        const int64_t n_plain = static_cast<int64_t>(last - first);
+        const int64_t units = std::min<int64_t>(n_plain, 8) + static_cast<int64_t>(chunks.size()) - n_plain;
         for_each_tap(units, [&](int64_t disp) {
-            for_each_step(n_plain, kVB, [&](int64_t off, int64_t) { chunk(disp + off, kVB, false); }, [](int64_t) {});
-            if (rem > 0) chunk(disp + n_plain * kVB, rem, g_.C < n_plain * kVB + rem);
+            for (size_t i = 0; i < first; ++i) chunk(disp, chunks[i]);
+            if (n_plain > 0) {
+                const SumChunk base = chunks[first];
+                for_each_step(n_plain, kVB, [&](int64_t off, int64_t) { chunk(disp + off, base); }, [](int64_t) {});
+            }
+            for (size_t i = last; i < chunks.size(); ++i) chunk(disp, chunks[i]);
         });
         for (int64_t p = 0; p < pn; ++p) {
             const Vmm s(static_cast<int>(p));
@@ -475,7 +538,7 @@ private:
             emit_dot_plan(pn, vn);
             return;
         }
-        g.mov(r_w, r_wblk);
+        g.lea(r_w, g.ptr[r_wblk + d32(wl_.seg_off[static_cast<size_t>(seg_)])]);
         if constexpr (Tr::vnni) {
             emit_dot_vnni(pn, vn);
             return;
@@ -496,9 +559,10 @@ private:
                 }
             }
         };
-        for_each_tap(std::min<int64_t>(CQ_, 8), [&](int64_t disp) {
+        const int64_t nq = seg_nq(), q_disp = 4 * seg_q0();
+        for_each_tap(std::min<int64_t>(nq, 8), [&](int64_t disp) {
             const int64_t owed = for_each_step(
-                CQ_, 4, [&](int64_t off, int64_t j) { quad(disp + off, j * wstride_); },
+                nq, 4, [&](int64_t off, int64_t j) { quad(q_disp + disp + off, j * wstride_); },
                 [&](int64_t n) { g.add(r_w, d32(n * wstride_)); });
             if (owed > 0) g.add(r_w, d32(owed * wstride_));
         });
@@ -531,9 +595,10 @@ private:
                 for (int64_t v = 0; v < vn; ++v) g.vpdpbusd(acc(p, v, vn), xb, T(1 + static_cast<int>(v)), enc);
             }
         };
-        for_each_tap(std::min<int64_t>(CQ_, 8), [&](int64_t disp) {
+        const int64_t nq = seg_nq(), q_disp = 4 * seg_q0();
+        for_each_tap(std::min<int64_t>(nq, 8), [&](int64_t disp) {
             const int64_t owed = for_each_step(
-                CQ_, 4, [&](int64_t off, int64_t j) { quad(disp + off, j * wstride_, j); },
+                nq, 4, [&](int64_t off, int64_t j) { quad(q_disp + disp + off, j * wstride_, j); },
                 [&](int64_t n) { g.add(r_w, d32(n * wstride_)); });
             if (owed > 0) g.add(r_w, d32(owed * wstride_));
         });
@@ -640,11 +705,17 @@ private:
             if (c_.has_n) g.vbroadcastss(fs, g.dword[rsp + kSlotS + p * 4]);
             for (int64_t v = 0; v < vn; ++v) {
                 const Vmm a = acc(p, v, vn);
-                const int cv = d32(v * kVB);
+                const int cv = d32(v * kVB), cs = d32(seg_ * ocpe_ * 4 + v * kVB);
+                const Address part = g.ptr[rsp + d32(kScratch + (p * vn + v) * kVB)];
                 g.vcvtdq2ps(a, a);
-                g.vmovups(t, e_addr(v));
-                if (c_.has_n) g.vfmadd231ps(t, fs, g.ptr[r_cblk + off_n_ + cv]); // fma(fS, N, E)
-                g.vfmadd132ps(a, t, g.ptr[r_cblk + off_m_ + cv]);                // fma(f, M, acc)
+                if (seg_ == n_seg_ - 1) g.vmovups(t, e_addr(v));
+                else g.vmovups(t, part);                                         // the later segments' sum
+                if (c_.has_n) g.vfmadd231ps(t, fs, g.ptr[r_cblk + off_n_ + cs]); // fma(fS, N, E)
+                g.vfmadd132ps(a, t, g.ptr[r_cblk + off_m_ + cs]);                // fma(f, M, acc)
+                if (seg_ > 0) {
+                    g.vmovups(part, a);
+                    continue;
+                }
                 if (levels) {
                     g.vmaxps(a, a, zero); // NaN -> 0
                     g.vminps(a, a, bcast(off_vmax_));
@@ -669,6 +740,7 @@ private:
                     g.vmovups(g.ptr[r_out + d32((p * out_.c_stride + v * kL) * 4)], a);
                 }
             }
+            if (seg_ > 0) continue;
             if (c_.mode != EpilogueMode::Float) store_levels(p, vn);
             if (zero_channels_ > 0) store_zeros(p, vn);
         }
@@ -716,12 +788,16 @@ private:
     const int64_t P_, V_, B_;
     const WeightLayout wl_;
     int64_t CQ_ = 0, wstride_ = 0, wblock_ = 0, nb_o_ = 0, eb_ = 1, ocpe_ = 0;
+    int64_t n_seg_ = 1, seg_ = 0; // segments (spec §8.2) and the one being emitted
+    std::vector<std::vector<SumChunk>> sum_chunks_; // per segment
+    int64_t seg_q0() const { return wl_.seg_q0[static_cast<size_t>(seg_)]; }
+    int64_t seg_nq() const { return wl_.seg_nq[static_cast<size_t>(seg_)]; }
     bool use_klo_ = false, use_khi_ = false;
     int64_t zero_channels_ = 0; // of the row block being emitted
     std::vector<Kind> kinds_;
     Generator* G_ = nullptr;
     int off_m_ = -1, off_n_ = -1, off_klo_ = -1, off_khi_ = -1, off_ylo_ = -1, off_yhi_ = -1, off_thr_ = -1,
-        off_e_ = -1, off_vmax_ = -1, off_lm1_ = -1, off_lowbytes_ = -1, off_smask_ = -1, off_rowtab_ = -1,
+        off_e_ = -1, off_vmax_ = -1, off_lm1_ = -1, off_lowbytes_ = -1, off_rowtab_ = -1,
         off_coltab_ = -1, off_ones_ = -1, off_lowvec_ = -1, off_taps_ = -1;
     int off_perm_[3] = {-1, -1, -1};
 };
@@ -802,10 +878,16 @@ ConvBlocking choose_conv_blocking(Isa isa, const QConvDesc& d, const QConvConsts
         const double eff = oc_eff * px_eff * op_eff;
         if (eff > best_eff + 1e-9) best_eff = eff, best = ConvBlocking{p, v, lanes, false, isa};
     }
-    if (vnni || d.w.q.size() != static_cast<size_t>(g.OC * g.K())) return best;
+    if (vnni || d.w.q.size() != static_cast<size_t>(g.OC * g.K()) || conv_segments(d).size() > 2) return best;
     // The vpmaddubsw plan (conv_maddubs.hpp), costed on a sample of the weights in vector ops per
     // unit slot (maddubs_cost_per_unit) against the plain exact stream's 2 + 4V.
     const MaddubsSafety sample = maddubs_safety(d, lanes, 16384);
+    if (g.OH * g.OW == 1) {
+        // One output pixel (GEMV): every weight byte is read once per call, so the stream's size
+        // rules; the plan stores a fast group in half the bytes of the exact form.
+        if (maddubs_fast_share(sample, kMaddubsMaxVecs) >= 0.5) return ConvBlocking{1, kMaddubsMaxVecs, lanes, true, isa};
+        return best;
+    }
     for (int v = 1; v <= kMaddubsMaxVecs; ++v) {
         int p = 0;
         while (conv_blocking_fits(ConvBlocking{p + 1, v, lanes, true, isa})) ++p;
@@ -839,8 +921,9 @@ PackedWeights pack_conv_weights(const QConvDesc& d, const ConvBlocking& b) {
     pw.data = std::shared_ptr<uint8_t>(raw, [](uint8_t* p) { std::free(p); });
     pw.bytes = bytes;
     std::memset(raw, 0, bytes);
+    int64_t c_lo = 0, c_hi = g.C; // the segment being packed: codes of other channels are 0
     auto code = [&](int64_t o, int64_t c, int64_t k) -> int8_t {
-        if (o >= g.OC || c >= g.C) return 0;
+        if (o >= g.OC || c < c_lo || c >= c_hi) return 0;
         return d.w.q[static_cast<size_t>((o * g.C + c) * w.khw + k)];
     };
     // Exact form of quads [q0, q0 + nq): per quad and vector, (w[c0], w[c0+2]) then (w[c0+1], w[c0+3])
@@ -872,12 +955,11 @@ PackedWeights pack_conv_weights(const QConvDesc& d, const ConvBlocking& b) {
     }
     for (int64_t blk = 0; blk < nb; ++blk) {
         uint8_t* at = raw + blk * w.block_bytes;
-        for (int64_t k = 0; k < w.khw; ++k) {
-            if (w.vnni) {
-                at = put_quads(at, blk, k, 0, w.CQ);
-                continue;
-            }
-            at = put_exact(at, blk, k, 0, w.CQ);
+        for (size_t i = 0; i < w.seg_q0.size(); ++i) {
+            c_lo = w.seg_c[i];
+            c_hi = w.seg_c[i + 1];
+            for (int64_t k = 0; k < w.khw; ++k)
+                at = w.vnni ? put_quads(at, blk, k, w.seg_q0[i], w.seg_nq[i]) : put_exact(at, blk, k, w.seg_q0[i], w.seg_nq[i]);
         }
     }
     return pw;

@@ -105,6 +105,19 @@ double maddubs_cost_per_unit(const MaddubsSafety& s, int V, int P) {
     return slots ? cost / static_cast<double>(slots) : 0.0;
 }
 
+double maddubs_fast_share(const MaddubsSafety& s, int V) {
+    int64_t fast = 0, all = 0;
+    for (int64_t vec0 = 0; vec0 < s.n_vecs; vec0 += V)
+        for (int64_t k = 0; k < s.khw; ++k)
+            for (int64_t q = 0; q < s.CQ; ++q) {
+                const UnitChoice u = choose_unit(s, vec0, V, k, q);
+                const int real = static_cast<int>(std::min<int64_t>(V, s.n_vecs - vec0));
+                all += real;
+                fast += u.zero ? real : popcount(u.mask & ((1u << real) - 1));
+            }
+    return all ? static_cast<double>(fast) / static_cast<double>(all) : 0.0;
+}
+
 MaddubsPlan plan_maddubs(const QConvDesc& d, const MaddubsSafety& s, int V, int L) {
     MaddubsPlan p;
     p.V = V;

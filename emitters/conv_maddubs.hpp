@@ -77,6 +77,8 @@ MaddubsSafety maddubs_safety(const QConvDesc& d, int lanes, int64_t max_codes = 
 // uops) about 4 / P;
 // zero units cost nothing. The plain exact stream costs 2 + 4V per slot.
 double maddubs_cost_per_unit(const MaddubsSafety& s, int V, int P);
+// Share of (unit, vector) groups that take vpmaddubsw (all-zero units included) with V vectors.
+double maddubs_fast_share(const MaddubsSafety& s, int V);
 
 MaddubsPlan plan_maddubs(const QConvDesc& d, const MaddubsSafety& s, int V, int L);
 

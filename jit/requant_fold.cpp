@@ -122,10 +122,16 @@ QConvConsts fold_qconv(const QConvDesc& d) {
     // value within each reduction; depthwise: per channel).
     if (g.groups < 1 || g.C % g.groups != 0 || g.OC % g.groups != 0)
         throw Error(ErrorCode::InvalidArgument, node_name(d), "groups do not divide the channels of " + g.str());
+    // Without groups the channels may fall into segments of one step each (spec §8.2).
+    c.seg_c = conv_segments(d);
+    const int64_t n_seg = c.n_seg();
+    if (n_seg > kMaxConvSegments)
+        throw Error(ErrorCode::UnsupportedOp, node_name(d),
+                    std::to_string(n_seg) + " activation scales into one reduction (at most 8 segments)");
     std::vector<double> s_grp(static_cast<size_t>(g.groups));
     for (int64_t gi = 0; gi < g.groups; ++gi) {
         const double s = d.in.step(gi * g.Cg());
-        for (int64_t ch = gi * g.Cg() + 1; ch < (gi + 1) * g.Cg(); ++ch)
+        for (int64_t ch = gi * g.Cg() + 1; ch < (gi + 1) * g.Cg() && g.groups > 1; ++ch)
             if (d.in.step(ch) != s)
                 throw Error(ErrorCode::UnsupportedOp, node_name(d), "per-channel activation scale into a reduction");
         s_grp[static_cast<size_t>(gi)] = s;
@@ -140,7 +146,7 @@ QConvConsts fold_qconv(const QConvDesc& d) {
     const int64_t khw = g.KH * g.KW;
     const int64_t kk = g.K();
     // Raw real-valued coefficients per output channel: y = M*D + N*S + E[pattern].
-    std::vector<double> M(static_cast<size_t>(g.OC)), N(static_cast<size_t>(g.OC));
+    std::vector<double> M(static_cast<size_t>(n_seg * g.OC)), N(static_cast<size_t>(n_seg * g.OC));
     // T[o][kh][kw] = sum_c ol_a[c] * w(o,c,kh,kw), then 2-D prefix sums P (KH+1 x KW+1).
     std::vector<double> P(static_cast<size_t>(g.OC * (g.KH + 1) * (g.KW + 1)), 0.0);
     c.has_n = false;
@@ -149,10 +155,13 @@ QConvConsts fold_qconv(const QConvDesc& d) {
         const bool cst = d.w.const_channel[ou] != 0;
         const double sw = d.w.s_w[ou], zw = d.w.z_w[ou];
         const int64_t c0 = o / g.OCg() * g.Cg(); // first input channel of o's group
-        const double s_a = s_grp[static_cast<size_t>(o / g.OCg())];
-        M[ou] = cst ? 0.0 : s_a * sw;
-        N[ou] = cst ? s_a * d.w.w_c[ou] : (zw == 0.0 ? 0.0 : -s_a * sw * zw);
-        if (N[ou] != 0.0 || cst) c.has_n = true;
+        for (int64_t i = 0; i < n_seg; ++i) {
+            const double s_a = n_seg > 1 ? d.in.step(c.seg_c[static_cast<size_t>(i)]) : s_grp[static_cast<size_t>(o / g.OCg())];
+            const size_t at = static_cast<size_t>(i * g.OC + o);
+            M[at] = cst ? 0.0 : s_a * sw;
+            N[at] = cst ? s_a * d.w.w_c[ou] : (zw == 0.0 ? 0.0 : -s_a * sw * zw);
+            if (N[at] != 0.0 || cst) c.has_n = true;
+        }
         if (!any_ol) continue;
         double* Po = &P[static_cast<size_t>(o * (g.KH + 1) * (g.KW + 1))];
         for (int64_t kh = 0; kh < g.KH; ++kh)
@@ -189,8 +198,8 @@ QConvConsts fold_qconv(const QConvDesc& d) {
 
     const PostChain pc = fold_post_ops(d);
     c.has_bounds = pc.has_bounds;
-    c.m.assign(ocp, 0.0f);
-    c.n.assign(ocp, 0.0f);
+    c.m.assign(static_cast<size_t>(n_seg) * ocp, 0.0f);
+    c.n.assign(static_cast<size_t>(n_seg) * ocp, 0.0f);
     c.e.assign(n_pat * ocp, 0.0f);
 
     c.mode = fold::output_mode(d.out_levels, d.out, g.OC, node_name(d));
@@ -209,8 +218,11 @@ QConvConsts fold_qconv(const QConvDesc& d) {
             const double il = d.out.il.at(o), ih = d.out.ih.at(o);
             const double isc = static_cast<double>(L - 1) / (ih - il);
             const double ish = -il * isc;
-            c.m[ou] = to_f32_checked(pc.alpha[ou] * M[ou] * isc, d, "M'");
-            c.n[ou] = to_f32_checked(pc.alpha[ou] * N[ou] * isc, d, "N'");
+            for (int64_t i = 0; i < n_seg; ++i) {
+                const size_t at = static_cast<size_t>(i * g.OC + o), ct = static_cast<size_t>(i) * ocp + ou;
+                c.m[ct] = to_f32_checked(pc.alpha[ou] * M[at] * isc, d, "M'");
+                c.n[ct] = to_f32_checked(pc.alpha[ou] * N[at] * isc, d, "N'");
+            }
             for (size_t r = 0; r < rows.size(); ++r)
                 for (size_t q = 0; q < cols.size(); ++q) {
                     const double e = (pc.alpha[ou] * E_raw(o, rows[r], cols[q]) + pc.beta[ou]) * isc + ish;
@@ -232,8 +244,11 @@ QConvConsts fold_qconv(const QConvDesc& d) {
     for (int64_t o = 0; o < g.OC; ++o) {
         const size_t ou = static_cast<size_t>(o);
         if (c.mode == EpilogueMode::Threshold && d.out.ol.at(o) == d.out.oh.at(o)) continue;
-        c.m[ou] = to_f32_checked(pc.alpha[ou] * M[ou], d, "M");
-        c.n[ou] = to_f32_checked(pc.alpha[ou] * N[ou], d, "N");
+        for (int64_t i = 0; i < n_seg; ++i) {
+            const size_t at = static_cast<size_t>(i * g.OC + o), ct = static_cast<size_t>(i) * ocp + ou;
+            c.m[ct] = to_f32_checked(pc.alpha[ou] * M[at], d, "M");
+            c.n[ct] = to_f32_checked(pc.alpha[ou] * N[at], d, "N");
+        }
         for (size_t r = 0; r < rows.size(); ++r)
             for (size_t q = 0; q < cols.size(); ++q)
                 c.e[(r * cols.size() + q) * ocp + ou] =
@@ -247,12 +262,25 @@ QConvConsts fold_qconv(const QConvDesc& d) {
     return c;
 }
 
-void epilogue_scalar(const QConvConsts& c, int64_t o, int64_t pattern, int64_t d, int64_t s, int32_t* k,
-                     float* y) {
+std::vector<int64_t> conv_segments(const QConvDesc& d) {
+    const ConvGeom& g = d.g;
+    std::vector<int64_t> seg{0};
+    const bool per_channel = d.in.ol.v.size() > 1 || d.in.oh.v.size() > 1;
+    for (int64_t ch = 1; ch < g.C && g.groups == 1 && per_channel; ++ch)
+        if (d.in.step(ch) != d.in.step(ch - 1)) seg.push_back(ch);
+    seg.push_back(g.C);
+    return seg;
+}
+
+void epilogue_scalar(const QConvConsts& c, int64_t o, int64_t pattern, const int64_t* d, const int64_t* s,
+                     int32_t* k, float* y) {
     const size_t ou = static_cast<size_t>(o);
-    const float e = c.e[static_cast<size_t>(pattern * c.oc_pad) + ou];
-    const float acc = c.has_n ? std::fma(static_cast<float>(s), c.n[ou], e) : e;
-    float v = std::fma(static_cast<float>(d), c.m[ou], acc);
+    float v = c.e[static_cast<size_t>(pattern * c.oc_pad) + ou];
+    for (int64_t i = c.n_seg() - 1; i >= 0; --i) {
+        const size_t at = static_cast<size_t>(i * c.oc_pad) + ou;
+        if (c.has_n) v = std::fma(static_cast<float>(s[i]), c.n[at], v);
+        v = std::fma(static_cast<float>(d[i]), c.m[at], v);
+    }
     if (c.mode == EpilogueMode::Levels) {
         v = v > 0.0f ? v : 0.0f; // vmaxps(v, 0): NaN -> 0
         v = v < c.v_max ? v : c.v_max;

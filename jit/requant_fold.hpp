@@ -21,9 +21,13 @@ struct QConvConsts {
     int64_t oc = 0;      // real output channels
     int64_t oc_pad = 0;  // padded to a multiple of 16; padding lanes have all-zero constants
     bool has_n = false;  // asymmetric weights anywhere: the N*S term is present (per layer)
+    // Segment split (spec §8.2): input channels [seg_c[i], seg_c[i+1]) share one activation step;
+    // D_i (and S_i) are summed per segment and m, n hold one [oc_pad] vector per segment. One
+    // segment unless the input is a Concat of differently quantized tensors (groups == 1 only).
+    std::vector<int64_t> seg_c;
 
-    std::vector<float> m; // [oc_pad]  M' (Levels) or M (Threshold, Float)
-    std::vector<float> n; // [oc_pad]  N' or N (all zero when !has_n)
+    std::vector<float> m; // [n_seg][oc_pad]  M' (Levels) or M (Threshold, Float)
+    std::vector<float> n; // [n_seg][oc_pad]  N' or N (all zero when !has_n)
 
     // Border patterns (spec §8.3): pattern of output pixel (oh, ow) is
     // row_class[oh] * n_col_classes + col_class[ow]; E[pattern * oc_pad + o].
@@ -46,6 +50,7 @@ struct QConvConsts {
         return static_cast<int64_t>(row_class[static_cast<size_t>(oh)]) * n_col_classes +
                col_class[static_cast<size_t>(ow)];
     }
+    int64_t n_seg() const { return seg_c.size() < 2 ? 1 : static_cast<int64_t>(seg_c.size()) - 1; }
     // Count of distinct per-channel constants the kernel embeds (for describe()).
     int constant_count() const;
 };
@@ -62,10 +67,23 @@ PostChain fold_post_chain(const std::vector<PostOp>& post, int64_t channels);
 // Throws qjit::Error (naming desc.fused_nodes.front()) when a folded constant is non-finite or subnormal.
 QConvConsts fold_qconv(const QConvDesc& desc);
 
+// The most segments a reduction is split into (spec §8.2); beyond, the Conv runs in fp32.
+constexpr int64_t kMaxConvSegments = 8;
+
+// Channel boundaries {0, c_1, ..., C} of the runs of equal activation step (bit-equal fp64) of a
+// groups == 1 QConvDesc; {0, C} for grouped convs (whose step is checked per group by fold_qconv).
+std::vector<int64_t> conv_segments(const QConvDesc& d);
+
 // Scalar epilogue: the definition Oracle B runs and the JIT must match bit for bit.
-// d, s are the exact integer sums; o the output channel; pattern as above.
+// d[i], s[i] are the exact integer sums of segment i (one entry without a split); o the output
+// channel; pattern as above. The fixed nesting of §8.2: t = E; for i = n_seg-1 down to 0:
+// [t = fma(f(S_i), N'_i, t)]; t = fma(f(D_i), M'_i, t).
 // Returns the u8 level (Levels, Threshold) in *k or the float (Float) in *y.
-void epilogue_scalar(const QConvConsts& c, int64_t o, int64_t pattern, int64_t d, int64_t s,
+void epilogue_scalar(const QConvConsts& c, int64_t o, int64_t pattern, const int64_t* d, const int64_t* s,
                      int32_t* k, float* y);
+inline void epilogue_scalar(const QConvConsts& c, int64_t o, int64_t pattern, int64_t d, int64_t s, int32_t* k,
+                            float* y) {
+    epilogue_scalar(c, o, pattern, &d, &s, k, y);
+}
 
 } // namespace qjit

@@ -50,6 +50,9 @@ LayerCheck check_qconv_against_a(const QConvDesc& d, const Tensor& k_in, const T
     rt::logical_to_act(out_b.raw(), out_b.shape(), ob.data(), out);
     const int La = d.in.levels;
     const int64_t khw = g.KH * g.KW;
+    std::vector<int64_t> seg(static_cast<size_t>(g.Cg()), 0); // segment of each channel (spec §8.2)
+    for (int64_t i = 0; i < c.n_seg() && c.n_seg() > 1; ++i)
+        for (int64_t ch = c.seg_c[static_cast<size_t>(i)]; ch < c.seg_c[static_cast<size_t>(i + 1)]; ++ch) seg[static_cast<size_t>(ch)] = i;
 
     for (int64_t n = 0; n < g.N; ++n)
         for (int64_t oh = 0; oh < g.OH; ++oh)
@@ -57,13 +60,13 @@ LayerCheck check_qconv_against_a(const QConvDesc& d, const Tensor& k_in, const T
                 for (int64_t o = 0; o < g.OC; ++o) {
                     const size_t ou = static_cast<size_t>(o);
                     const double sw = d.w.s_w[ou], zw = d.w.z_w[ou];
-                    const double s_a = d.in.step(o / g.OCg() * g.Cg()); // one step per group
+                    const double s_a = d.in.step(o / g.OCg() * g.Cg()); // one step per group (segment 0 with a split)
                     const int cw = d.w.levels / 2;
                     const double olw = d.w.const_channel[ou] ? d.w.w_c[ou] : sw * (-cw - zw);
                     const double ohw = d.w.const_channel[ou] ? d.w.w_c[ou] : sw * (d.w.levels - 1 - cw - zw);
                     const double Rw = range_r(olw, ohw);
                     double y = 0, operand = 0, absdot = 0;
-                    int64_t D = 0, S = 0;
+                    int64_t D[kMaxConvSegments] = {}, S[kMaxConvSegments] = {};
                     for (int64_t kh = 0; kh < g.KH; ++kh) {
                         const int64_t ih = oh * g.SH - g.PT + kh * g.DH;
                         if (ih < 0 || ih >= g.H) continue;
@@ -79,8 +82,9 @@ LayerCheck check_qconv_against_a(const QConvDesc& d, const Tensor& k_in, const T
                                 y += ra * w;
                                 absdot += std::fabs(ra * w);
                                 operand += range_r(d.in.ol.at(ch), d.in.oh.at(ch)) * std::fabs(w) + std::fabs(ra) * Rw;
-                                D += static_cast<int64_t>(px[ch]) * d.w.q[wi];
-                                S += px[ch];
+                                const int64_t sg = seg[static_cast<size_t>(ch - c0)];
+                                D[sg] += static_cast<int64_t>(px[ch]) * d.w.q[wi];
+                                S[sg] += px[ch];
                             }
                         }
                     }
@@ -88,8 +92,12 @@ LayerCheck check_qconv_against_a(const QConvDesc& d, const Tensor& k_in, const T
                     Affine aff;
                     y = apply_post(d, o, y, &bias_abs, &aff);
                     const size_t pat = static_cast<size_t>(c.pattern(oh, ow) * c.oc_pad) + ou;
-                    const double mD = std::fabs(static_cast<double>(c.m[ou]) * static_cast<double>(D));
-                    const double nS = std::fabs(static_cast<double>(c.n[ou]) * static_cast<double>(S));
+                    double mD = 0, nS = 0;
+                    for (int64_t i = 0; i < c.n_seg(); ++i) {
+                        const size_t at = static_cast<size_t>(i * c.oc_pad) + ou;
+                        mD += std::fabs(static_cast<double>(c.m[at]) * static_cast<double>(D[i]));
+                        nS += std::fabs(static_cast<double>(c.n[at]) * static_cast<double>(S[i]));
+                    }
                     const double e = std::fabs(static_cast<double>(c.e[pat]));
                     const size_t oi = static_cast<size_t>(out.offset(n, oh, ow) + o);
                     std::ostringstream where;
@@ -108,7 +116,10 @@ LayerCheck check_qconv_against_a(const QConvDesc& d, const Tensor& k_in, const T
                         const double tc = std::min(std::max(t, 0.0), static_cast<double>(L - 1));
                         const double scale = std::fabs(isc * aff.alpha);
                         double delta = kU * (mD + nS + e + std::fabs(t)) + kU * scale * operand;
-                        delta += scale * std::fabs(s_a * sw * d.w.n_dropped[ou]) * static_cast<double>(S);
+                        for (int64_t i = 0; i < c.n_seg(); ++i) {
+                            const double s_i = c.n_seg() > 1 ? d.in.step(c.seg_c[static_cast<size_t>(i)]) : s_a;
+                            delta += scale * std::fabs(s_i * sw * d.w.n_dropped[ou]) * static_cast<double>(S[i]);
+                        }
                         const double diff = std::fabs(kb - tc);
                         const int64_t dk = std::isnan(tc) ? 0 : std::llabs(kb - static_cast<int64_t>(std::nearbyint(tc))); // NaN: A has no level (no NaN -> int cast)
                         r.max_abs_dk = std::max(r.max_abs_dk, dk);

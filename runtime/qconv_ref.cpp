@@ -1,6 +1,7 @@
 #include "runtime/qconv_ref.hpp"
 
 #include <cstring>
+#include <vector>
 
 #include "jit/fq_math.hpp"
 
@@ -10,6 +11,9 @@ void qconv(const QConvDesc& d, const QConvConsts& c, const uint8_t* src, const A
            const ActLayout& out) {
     const ConvGeom& g = d.g;
     const int64_t khw = g.KH * g.KW;
+    std::vector<int64_t> seg(static_cast<size_t>(g.Cg()), 0);
+    for (int64_t i = 0; i < c.n_seg() && c.n_seg() > 1; ++i)
+        for (int64_t ch = c.seg_c[static_cast<size_t>(i)]; ch < c.seg_c[static_cast<size_t>(i + 1)]; ++ch) seg[static_cast<size_t>(ch)] = i;
     for (int64_t n = 0; n < g.N; ++n)
         for (int64_t oh = 0; oh < g.OH; ++oh)
             for (int64_t ow = 0; ow < g.OW; ++ow) {
@@ -19,7 +23,8 @@ void qconv(const QConvDesc& d, const QConvConsts& c, const uint8_t* src, const A
                     int32_t k = 0;
                     float y = 0.0f;
                     if (o < g.OC) {
-                        int64_t dsum = 0, ssum = 0;
+                        // Sums per segment (spec §8.2); seg[ch] is the segment of input channel ch.
+                        int64_t dsum[kMaxConvSegments] = {}, ssum[kMaxConvSegments] = {};
                         for (int64_t kh = 0; kh < g.KH; ++kh) {
                             const int64_t ih = oh * g.SH - g.PT + kh * g.DH;
                             if (ih < 0 || ih >= g.H) continue;
@@ -30,8 +35,9 @@ void qconv(const QConvDesc& d, const QConvConsts& c, const uint8_t* src, const A
                                 const uint8_t* px = src + in.offset(n, ih, iw) + o / g.OCg() * g.Cg();
                                 const int8_t* wq = &d.w.q[static_cast<size_t>(o * g.K() + kh * g.KW + kw)];
                                 for (int64_t ch = 0; ch < g.Cg(); ++ch) {
-                                    dsum += static_cast<int64_t>(px[ch]) * wq[ch * khw];
-                                    ssum += px[ch];
+                                    const int64_t sg = seg[static_cast<size_t>(ch)];
+                                    dsum[sg] += static_cast<int64_t>(px[ch]) * wq[ch * khw];
+                                    ssum[sg] += px[ch];
                                 }
                             }
                         }

@@ -214,6 +214,48 @@ TEST_P(ConvEmitter, ChooseBlockingStaysInTheList) {
     EXPECT_GT(without, 0);
 }
 
+// Segment split (spec §8.2): a Conv reading a Concat of tensors with different activation steps
+// sums D_i (and S_i) per run of channels and nests the fma steps in the fixed order; every blocking
+// family, segment count 2..8, boundaries off the 4-channel quads, asymmetric weights.
+TEST_P(ConvEmitter, SegmentSplit) {
+    const uint64_t base = base_seed(29);
+    uint64_t i = 0;
+    for (int segs = 2; segs <= 8; ++segs)
+        for (int shape = 0; shape < 3; ++shape) {
+            const ConvGeom g = shape == 0   ? geom(37, 5, 7, 21, 3, 3, 1, 1, 1)
+                               : shape == 1 ? geom(70, 1, 4, 40, 1, 1)
+                                            : geom(11, 6, 6, 9, 3, 3, 2, 1, 1);
+            ConvCase c = vary(g, case_seed(base, i));
+            c.segments = segs;
+            c.maddubs = false;
+            c.asym_w = (segs + shape) % 2 == 0;
+            ConvRunInfo info;
+            EXPECT_TRUE(run(c, base, i++, &info));
+            EXPECT_NE(info.kernel.find("_seg"), std::string::npos) << info.kernel;
+        }
+}
+
+TEST(ConvFold, MoreThanEightSegmentsIsUnsupported) {
+    QConvDesc d;
+    d.g = geom(9, 3, 3, 4, 1, 1);
+    d.in.levels = 256;
+    d.in.channels = 9;
+    for (int c = 0; c < 9; ++c) {
+        d.in.ol.v.push_back(0.0f);
+        d.in.oh.v.push_back(static_cast<float>(c + 1));
+    }
+    d.in.il = d.in.ol;
+    d.in.ih = d.in.oh;
+    EXPECT_EQ(conv_segments(d).size(), 10u);
+    try {
+        fold_qconv(d);
+        ADD_FAILURE() << "9 segments folded";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::UnsupportedOp);
+        EXPECT_NE(std::string(e.what()).find("at most 8 segments"), std::string::npos) << e.what();
+    }
+}
+
 TEST_P(ConvEmitter, FullyConnected) {
     const uint64_t base = base_seed(20);
     uint64_t i = 0;

@@ -258,7 +258,7 @@ TEST(PropagateConcat, OtherAxesNeedIdenticalParams) {
     }
 }
 
-TEST(PropagateConcat, ConvAfterConcatNeedsOneStep) {
+TEST(PropagateConcat, ConvAfterConcatSplitsItsReduction) {
     auto build = [](float hi_b) {
         Graph b;
         const NodeRef a = fq(b, "fqa", b.parameter("x", {1, 2, 3, 3}), -1, 1);  // step 2/255
@@ -272,9 +272,10 @@ TEST(PropagateConcat, ConvAfterConcatNeedsOneStep) {
         EXPECT_EQ(g.op_signature(), "Parameter,Quantize,Parameter,Quantize,Concat,QConv,Dequantize,Result");
         EXPECT_TRUE(fp32_fallback_nodes(g).empty());
     }
-    {   // different steps: the convolution stays fp32 (no segment split yet; the schedule says so)
+    {   // different steps: a QConv with a segment split (spec §8.2)
         const ir::Graph g = lowered(build(1.0f));
-        EXPECT_EQ(fp32_fallback_nodes(g), std::vector<std::string>{"conv"});
+        EXPECT_EQ(g.op_signature(), "Parameter,Quantize,Parameter,Quantize,Concat,QConv,Dequantize,Result");
+        EXPECT_TRUE(fp32_fallback_nodes(g).empty());
     }
 }
 

@@ -593,16 +593,28 @@ TEST(PropagateDequantize, FlattenReshapeMatMulIsAFullImageConv) {
     check_qconv_numerics(d, k, dequant(k, d.in, C, H * W));
 }
 
-TEST(PropagateDequantize, PerChannelActivationScaleIntoConvStaysFloat) {
-    Graph b;
-    const NodeRef x = b.parameter("x", {1, 2, 4, 4});
-    const NodeRef a = fq_t(b, "fq", x, {1, 2, 1, 1}, {0, 0}, {1, 1}, {0, 0}, {1, 2});
-    const NodeRef wq = fq(b, "wq", cst(b, "w", {2, 2, 1, 1}, values(4, -1, 1, 14)), -1, 1, -1, 1);
-    b.result("y", b.convolution("conv", a, wq));
-    ir::Graph g = decomposed(b);
-    EXPECT_EQ(passes::propagate_dequantize(g), 0);
-    EXPECT_EQ(g.op_signature(), "Parameter,Quantize,Dequantize,Convolution,Result");
-    EXPECT_EQ(fp32_fallback_nodes(g), std::vector<std::string>{"conv"});
+// Per-channel activation scales into a Conv: up to 8 runs of equal scale split the reduction into
+// segments (spec §8.2) and the Conv becomes a QConv; 9 runs stay fp32.
+TEST(PropagateDequantize, PerChannelActivationScaleIntoConvSplitsOrStaysFloat) {
+    for (int64_t C : {2, 9}) {
+        Graph b;
+        const NodeRef x = b.parameter("x", {1, C, 4, 4});
+        std::vector<float> zero(static_cast<size_t>(C), 0.0f), hi(static_cast<size_t>(C));
+        for (int64_t c = 0; c < C; ++c) hi[static_cast<size_t>(c)] = static_cast<float>(c + 1);
+        const NodeRef a = fq_t(b, "fq", x, {1, C, 1, 1}, zero, hi, zero, hi);
+        const NodeRef wq = fq(b, "wq", cst(b, "w", {2, C, 1, 1}, values(2 * C, -1, 1, 14)), -1, 1, -1, 1);
+        b.result("y", b.convolution("conv", a, wq));
+        ir::Graph g = decomposed(b);
+        if (C <= kMaxConvSegments) {
+            EXPECT_EQ(passes::propagate_dequantize(g), 1);
+            EXPECT_EQ(g.op_signature(), "Parameter,Quantize,QConv,Result");
+            EXPECT_TRUE(fp32_fallback_nodes(g).empty());
+        } else {
+            EXPECT_EQ(passes::propagate_dequantize(g), 0);
+            EXPECT_EQ(g.op_signature(), "Parameter,Quantize,Dequantize,Convolution,Result");
+            EXPECT_EQ(fp32_fallback_nodes(g), std::vector<std::string>{"conv"});
+        }
+    }
 }
 
 TEST(PropagateDequantize, MatMulPerChannelActivationOrFloatWeightsStaysFloat) {

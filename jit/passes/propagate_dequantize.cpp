@@ -15,6 +15,7 @@
 #include "jit/pool_fold.hpp"
 #include "qjit/error.hpp"
 #include "jit/passes/passes.hpp"
+#include "jit/requant_fold.hpp"
 #include "jit/quant_params.hpp"
 
 namespace qjit::passes {
@@ -107,9 +108,15 @@ bool to_qconv(ir::Graph& g, int did, int cid) {
         geo.PT = p.pads_begin[0], geo.PL = p.pads_begin[1];
         geo.PB = p.pads_end[0], geo.PR = p.pads_end[1];
         // Activation scale per tensor (spec §3 Convolution row), per group for GroupConvolution
-        // (depthwise: per channel); ol may be per channel.
-        for (int64_t gi = 0; gi < geo.groups; ++gi)
-            if (!uniform_step_in(a, gi * geo.Cg(), (gi + 1) * geo.Cg())) return false;
+        // (depthwise: per channel); ol may be per channel. Without groups, up to 8 runs of channels
+        // with their own scale (a Concat of differently quantized tensors) split the reduction
+        // into segments (spec §8.2).
+        if (geo.groups == 1) {
+            if (static_cast<int64_t>(conv_segments(desc).size()) - 1 > kMaxConvSegments) return false;
+        } else {
+            for (int64_t gi = 0; gi < geo.groups; ++gi)
+                if (!uniform_step_in(a, gi * geo.Cg(), (gi + 1) * geo.Cg())) return false;
+        }
     } else if (c.op == ir::Op::MatMul) {
         if (c.transpose_a || d.shape.size() != 2 || wn.shape.size() != 2 || c.shape.size() != 2) return false;
         // Per-tensor activation only (spec §8.1: a per-channel axis here is the reduction axis K).

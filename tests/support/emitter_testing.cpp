@@ -92,7 +92,7 @@ std::string ConvCase::str() const {
     std::ostringstream o;
     o << g.str() << " out=" << (out == Out::Levels ? "levels" : out == Out::Threshold ? "threshold" : "float")
       << " La=" << in_levels << " L=" << out_levels << (per_oc_out ? " per_oc_out" : "") << (asym_w ? " asym_w" : "")
-      << (const_ch ? " const_ch" : "") << (act_ol ? " act_ol" : "") << (bias ? " bias" : "") << (relu ? " relu" : "")
+      << (const_ch ? " const_ch" : "") << (act_ol ? " act_ol" : "") << (segments > 1 ? " segments=" + std::to_string(segments) : "") << (bias ? " bias" : "") << (relu ? " relu" : "")
       << (clamp ? " clamp" : "") << (scale_shift ? " scale_shift" : "") << (extreme ? " extreme" : "")
       << (small_weights ? " small_weights" : "") << (normal_weights ? " normal_weights" : "") << (maddubs ? " maddubs" : "") << (garbage_pad ? " garbage_pad" : "") << " halo+" << extra_halo << " cs+" << extra_in_cs << "/" << extra_out_cs
       << (split_calls ? " split" : "") << (hostile_mxcsr ? " hostile_mxcsr" : "") << " isa=" << to_string(isa);
@@ -125,7 +125,25 @@ QConvDesc make_base_desc(const ConvCase& cc, Rng& r) {
     const int64_t m = uni_int(r, 64, 1024);
     const float R = std::ldexp(static_cast<float>(m), -e);
     d.in.levels = cc.in_levels;
-    if (cc.act_ol) {
+    if (cc.segments > 1) {
+        // Segment split (spec §8.2): runs of channels with their own dyadic range R_i (random
+        // boundaries, at least one channel each), ol per channel when act_ol.
+        std::vector<int64_t> cut{0, g.C};
+        while (static_cast<int>(cut.size()) - 1 < std::min<int64_t>(cc.segments, g.C)) {
+            const int64_t c = uni_int(r, 1, g.C - 1);
+            if (std::find(cut.begin(), cut.end(), c) == cut.end()) cut.push_back(c);
+        }
+        std::sort(cut.begin(), cut.end());
+        d.in.channels = g.C;
+        for (size_t i = 0; i + 1 < cut.size(); ++i) {
+            const float Ri = std::ldexp(static_cast<float>(uni_int(r, 64, 1024)), -e);
+            for (int64_t c = cut[i]; c < cut[i + 1]; ++c) {
+                const float ol = cc.act_ol ? std::ldexp(static_cast<float>(uni_int(r, -2 * m, m / 2)), -e) : 0.0f;
+                d.in.ol.v.push_back(ol);
+                d.in.oh.v.push_back(ol + Ri);
+            }
+        }
+    } else if (cc.act_ol) {
         d.in.channels = g.C;
         for (int64_t c = 0; c < g.C; ++c) {
             const float ol = std::ldexp(static_cast<float>(uni_int(r, -2 * m, m / 2)), -e);

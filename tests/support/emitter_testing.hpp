@@ -47,6 +47,7 @@ struct ConvCase {
     bool asym_w = false;        // z_w != 0 on some channels (the N*S term)
     bool const_ch = false;      // some constant weight channels (ol_w == oh_w)
     bool act_ol = false;        // per-channel nonzero activation ol (E border patterns)
+    int segments = 1;           // > 1: that many runs of input channels with their own step (spec §8.2)
     bool bias = true, relu = false, clamp = false, scale_shift = false;
     bool extreme = false;       // all k = L_a-1 and weight codes in {-128, -127, 127}
     bool small_weights = false; // codes in [-60, 60] with rare +-127/-128 outliers (mixed vpmaddubsw groups)
