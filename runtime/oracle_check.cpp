@@ -18,7 +18,10 @@ constexpr double kU = 1.0 / 4194304.0; // 2^-22
 double range_r(double ol, double oh) { return std::fabs(oh - ol) + std::max(std::fabs(ol), std::fabs(oh)); }
 
 struct Affine {
-    double alpha = 1.0; // product of Scale post-ops
+    double alpha = 1.0;     // product of Scale post-ops
+    double round_mag = 0.0; // sum over post-ops of |value after it| x |later scales|: what the fp32
+                            // rounding of each post-op result in Oracle A (fp32 per op) can move y by,
+                            // in units of 2^-24 (spec §4.6 "fp32-vs-fp64 A")
 };
 
 double apply_post(const QConvDesc& d, int64_t o, double y, double* bias_abs, Affine* a) {
@@ -27,9 +30,10 @@ double apply_post(const QConvDesc& d, int64_t o, double y, double* bias_abs, Aff
         switch (p.kind) {
         case PostOp::Bias:
         case PostOp::Shift: y += v; *bias_abs += std::fabs(v) * std::fabs(a->alpha); break;
-        case PostOp::Scale: y *= v; a->alpha *= v; break;
+        case PostOp::Scale: y *= v; a->alpha *= v; a->round_mag *= std::fabs(v); break;
         case PostOp::Clamp: y = std::min(std::max(y, static_cast<double>(p.lo)), static_cast<double>(p.hi)); break;
         }
+        a->round_mag += std::fabs(y);
     }
     return y;
 }
@@ -115,7 +119,8 @@ LayerCheck check_qconv_against_a(const QConvDesc& d, const Tensor& k_in, const T
                         const double t = (y - il) * isc;
                         const double tc = std::min(std::max(t, 0.0), static_cast<double>(L - 1));
                         const double scale = std::fabs(isc * aff.alpha);
-                        double delta = kU * (mD + nS + e + std::fabs(t)) + kU * scale * operand;
+                        double delta = kU * (mD + nS + e + std::fabs(t)) + kU * scale * operand +
+                                       kU * std::fabs(isc) * aff.round_mag;
                         for (int64_t i = 0; i < c.n_seg(); ++i) {
                             const double s_i = c.n_seg() > 1 ? d.in.step(c.seg_c[static_cast<size_t>(i)]) : s_a;
                             delta += scale * std::fabs(s_i * sw * d.w.n_dropped[ou]) * static_cast<double>(S[i]);
@@ -134,7 +139,7 @@ LayerCheck check_qconv_against_a(const QConvDesc& d, const Tensor& k_in, const T
                             }
                         }
                     } else {
-                        const double bound_y = kU * (mD + nS + e) + kU * std::fabs(aff.alpha) * operand +
+                        const double bound_y = kU * (mD + nS + e) + kU * std::fabs(aff.alpha) * operand + kU * aff.round_mag +
                                                (static_cast<double>(g.K()) + 2) * 0x1p-53 * (absdot + bias_abs);
                         if (c.mode == EpilogueMode::Threshold) {
                             const int L = d.out.levels;

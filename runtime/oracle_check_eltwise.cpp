@@ -74,7 +74,8 @@ LayerCheck check_qeltwise_against_a(const QEltwiseDesc& d, const Tensor& k0, con
             const double isc = (L - 1) / (ih - il);
             const double t = (y - il) * isc;
             const double tc = std::min(std::max(t, 0.0), static_cast<double>(L - 1));
-            const double delta = kU * (terms + std::fabs(t)) + kU * std::fabs(isc * alpha) * operand;
+            // 0x1p-147: A's fp32 products and sums below the normal range round to multiples of 2^-149.
+            const double delta = kU * (terms + std::fabs(t)) + kU * std::fabs(isc * alpha) * operand + std::fabs(isc) * 0x1p-147;
             const double diff = std::fabs(kb - tc);
             const int64_t dk = std::isnan(tc) ? 0 : std::llabs(kb - static_cast<int64_t>(std::nearbyint(tc))); // NaN: A has no level (no NaN -> int cast)
             r.max_abs_dk = std::max(r.max_abs_dk, dk);
@@ -87,7 +88,7 @@ LayerCheck check_qeltwise_against_a(const QEltwiseDesc& d, const Tensor& k0, con
             }
             continue;
         }
-        const double bound_y = kU * terms + kU * std::fabs(alpha) * operand + 0x1p-50 * std::fabs(y);
+        const double bound_y = kU * terms + kU * std::fabs(alpha) * operand + 0x1p-50 * std::fabs(y) + 0x1p-147;
         if (c.mode == EpilogueMode::Threshold) {
             const int L = d.out.levels;
             const double il = d.out.il.at(ch);
