@@ -14,6 +14,7 @@
 #include "jit/ir.hpp"
 #include "qjit/qjit.hpp"
 #include "tests/support/chain_check.hpp"
+#include "tests/support/graph_fuzz.hpp"
 #include "tools/model_zoo.hpp"
 
 using namespace qjit;
@@ -280,5 +281,30 @@ TEST(HostileInput, CodeBufferExhaustedIsJitFailure) {
     } catch (const Error& e) {
         EXPECT_EQ(e.code(), ErrorCode::JitFailure) << e.what();
         EXPECT_EQ(e.node(), "endless");
+    }
+}
+
+// Inputs the libFuzzer targets found (fuzz/README.md); each must keep passing. Under build-asan the
+// old behaviour aborted (UBSan); here the graph must compile and equal Oracle B.
+TEST(HostileInput, FuzzFindingsStayFixed) {
+    struct Finding {
+        uint64_t seed;
+        int blocks, max_hw, flags;
+        const char* what;
+    };
+    const Finding findings[] = {
+        // graph_fuzzer, 2026-11-27: NaN reached the Oracle A eltwise check's NaN -> int64 conversion.
+        {7307485594164320268ull, 5, 12, 4, "NaN in the Oracle A eltwise check (UBSan)"},
+    };
+    for (const Finding& f : findings) {
+        rgraph::GenOptions opt;
+        opt.max_blocks = f.blocks;
+        opt.max_hw = f.max_hw;
+        opt.edge_inputs = (f.flags & 1) == 0;
+        opt.allow_nan_inputs = (f.flags & 2) == 0;
+        opt.allow_nonconstant_ranges = (f.flags & 4) == 0;
+        const tsupport::GraphVerdict v = tsupport::check_random_graph(rgraph::build_random_graph(f.seed, opt));
+        EXPECT_TRUE(v.kind != tsupport::GraphVerdict::failed || v.why.rfind("outside spec 4.6", 0) == 0)
+            << f.what << " (seed " << f.seed << "): " << v.why;
     }
 }
