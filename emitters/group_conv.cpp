@@ -101,8 +101,10 @@ void validate(Isa isa, const QConvDesc& d, const QConvConsts& c, const ActLayout
 //   r10 input of the tile | r11 step loop counter | r12 per-channel constants of the block
 //   r13 E row of the block | r14 weights of the block | r15 ow of the tile | rax tap pointer
 //   rdx weight pointer | rsi output of the tile | rcx kh counter | rbp kw counter
-//   Vmm(0..) accumulators D (pixel-major, then S when has_n) | X the levels | T scratch | IDX gather
-//   index | Z gather mask (VEX), then the epilogue's zero; EVEX gathers use k2, the epilogue k1.
+//   accumulators D (pixel-major, then S when has_n) | X the levels | T scratch | IDX gather index | Z
+//   gather mask (VEX), then the epilogue's zero. VEX: accumulators ymm0-11, X..Z ymm12-15. EVEX:
+//   X..Z zmm0-3 and accumulators zmm8-31 (the gather's destination and index stay below 16: Bochs
+//   2.7 raised #UD for EVEX gathers with zmm16-31 operands); gathers use k2, the epilogue k1.
 template <Isa I> class GroupConvEmitter {
     using Tr = IsaTraits<I>;
     using Vmm = typename Tr::Vmm;
@@ -149,12 +151,13 @@ private:
     const Reg64 r_args = rdi, r_pool = rbx, r_src_row = r8, r_outblk = r9, r_in_tile = r10, r_cnt = r11,
                 r_cblk = r12, r_eblk = r13, r_wblk = r14, r_ow = r15, r_in = rax, r_w = rdx, r_out = rsi,
                 r_kh = rcx, r_kw = rbp;
-    const Vmm X{Tr::evex ? 28 : 12}, T{Tr::evex ? 29 : 13}, IDX{Tr::evex ? 30 : 14}, Z{Tr::evex ? 31 : 15};
+    static constexpr int kAcc0 = Tr::evex ? 8 : 0;
+    const Vmm X{Tr::evex ? 0 : 12}, T{Tr::evex ? 1 : 13}, IDX{Tr::evex ? 2 : 14}, Z{Tr::evex ? 3 : 15};
 
     Generator& G() { return *G_; }
     int d32(int64_t v) const { return loops::disp32(v, node_of(d_)); }
-    Vmm acc(int64_t p, int64_t v) const { return Vmm(static_cast<int>(p * V_ + v)); }
-    Vmm sacc(int64_t p, int64_t v) const { return Vmm(static_cast<int>(P_ * V_ + p * V_ + v)); }
+    Vmm acc(int64_t p, int64_t v) const { return Vmm(static_cast<int>(kAcc0 + p * V_ + v)); }
+    Vmm sacc(int64_t p, int64_t v) const { return Vmm(static_cast<int>(kAcc0 + P_ * V_ + p * V_ + v)); }
     // A per-lane constant of the pool as a whole vector (VEX: 8 copies) or broadcast (EVEX).
     Address bcast(int off) {
         if constexpr (Tr::evex) return G().ptr_b[r_pool + off];

@@ -29,25 +29,7 @@ PoolCase pool(bool avg, int64_t C, int64_t H, int64_t W, int64_t K, int64_t S, i
     return c;
 }
 
-PoolCase vary(PoolCase c, uint64_t seed) {
-    std::mt19937_64 r(seed ^ 0x9001ull);
-    auto coin = [&](int pct) { return static_cast<int>(r() % 100) < pct; };
-    static const int kLevels[] = {2, 3, 16, 255, 256};
-    const int m = static_cast<int>(r() % 10);
-    c.out = m < 6 ? PoolCase::Out::Levels : m < 8 ? PoolCase::Out::Threshold : PoolCase::Out::Float;
-    c.in_levels = coin(60) ? 256 : kLevels[r() % 5];
-    c.out_levels = coin(60) ? 256 : kLevels[r() % 5];
-    c.per_channel_in = coin(50);
-    c.per_channel_out = coin(40);
-    c.exclude_pad = coin(50);
-    c.garbage_pad = coin(30);
-    c.extra_halo = coin(20) ? 1 : 0;
-    c.extra_in_cs = coin(15) ? 16 : 0;
-    c.extra_out_cs = coin(15) ? 16 : 0;
-    c.split_calls = coin(30);
-    c.hostile_mxcsr = coin(20);
-    return c;
-}
+PoolCase vary(const PoolCase& c, uint64_t seed) { return vary_pool_case(c, seed); }
 
 // Every test runs once per ISA level; SetUp skips the levels the host cannot execute.
 class PoolEmitter : public ::testing::TestWithParam<Isa> {

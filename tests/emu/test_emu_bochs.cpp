@@ -5,10 +5,13 @@
 //   tigerlake (AVX512F/BW/VL/DQ + AVX512_VNNI): conv / FC / full-image conv (every epilogue mode,
 //     asymmetric weights, oc / ow / channel tails, strides, dilations, pads, extreme codes, split
 //     calls) for avx512_core_vnni and avx512_core, quantize / dequantize (zmm, every W tail).
-//   corei7_skylake_x (AVX-512, no VNNI): the avx512_core code again — a single vpdpbusd would #UD —
-//     and a control: one avx512_core_vnni kernel there must fault with #UD (vector 6).
+//     A second image: grouped conv, MaxPool, AvgPool, eltwise and concat-copy kernels (emu_cases.*)
+//     for avx512_core_vnni and avx2_vnni (the VEX kernels without a dot product run on tigerlake).
+//   corei7_skylake_x (AVX-512, no VNNI): the avx512_core code of every emitter again — a single
+//     vpdpbusd would #UD — and controls: an avx512_core_vnni conv and grouped-conv kernel there must
+//     fault with #UD (vector 6).
 //   avx2_vnni: no Bochs 2.7 model has AVX-VNNI (the VEX vpdpbusd #UDs on tigerlake, checked below);
-//     its kernels run natively where the host has AVX-VNNI (test_conv_emitter, */avx2_vnni).
+//     its conv and grouped-conv kernels run natively where the host has AVX-VNNI (*/avx2_vnni).
 // A missing emulator, BIOS or boot image fails these tests with the reason (never a silent pass).
 #include <gtest/gtest.h>
 #include <xbyak/xbyak.h>
@@ -33,6 +36,7 @@
 #include "emitters/isa_traits.hpp"
 #include "emitters/quantize.hpp"
 #include "runtime/qconv_ref.hpp"
+#include "tests/emu/emu_cases.hpp"
 #include "tests/emu/emu_image.hpp"
 #include "tests/support/emitter_testing.hpp"
 
@@ -306,6 +310,7 @@ struct Suite {
     EmuImage img;
     std::vector<EmuConv> convs;
     std::vector<EmuQuant> quants;
+    std::vector<EmuCheck> others; // grouped conv, pooling, eltwise, concat (emu_cases.*)
     int64_t kernels = 0;
 };
 
@@ -331,8 +336,13 @@ void run_and_check(Suite& s, const std::string& cpu, const std::string& tag) {
                 static_cast<double>(s.img.payload_bytes()) / (1 << 20), r.seconds, r.status,
                 static_cast<unsigned long long>(r.tests_done), static_cast<unsigned long long>(r.xcr0));
     ASSERT_TRUE(r.ran) << r.error << "\n--- Bochs output ---\n" << r.log.substr(0, 4000);
+    std::string where;
+    for (const EmuCheck& e : s.others) // the kernel the fault is in, when it is one of emu_cases'
+        if (r.status == 2 && r.fault_rip >= s.img.guest_address(e.code) &&
+            r.fault_rip < s.img.guest_address(e.code) + e.code_bytes)
+            where = " (" + e.kernel + " +0x" + std::to_string(r.fault_rip - s.img.guest_address(e.code)) + ")";
     ASSERT_EQ(r.status, 3) << "guest fault: vector " << r.fault_vector << " error " << r.fault_error << " rip 0x"
-                           << std::hex << r.fault_rip << std::dec << " in call " << r.fault_test
+                           << std::hex << r.fault_rip << std::dec << where << " in call " << r.fault_test
                            << "\n--- Bochs output ---\n" << r.log.substr(0, 4000);
     ASSERT_EQ(r.tests_done, s.img.calls());
     for (size_t i = 0; i < s.img.calls(); ++i) {
@@ -357,10 +367,16 @@ void run_and_check(Suite& s, const std::string& cpu, const std::string& tag) {
             << q.name << " [" << cpu << "] " << q.what << ": " << bad << " bytes differ, first at " << first;
         q_bytes += static_cast<int64_t>(got.size());
     }
-    std::printf("[emu] %s: %zu conv cases (%lld output bytes) and %zu quantize/dequantize cases (%lld bytes) equal "
-                "Oracle B\n",
+    int64_t o_bytes = 0;
+    for (const EmuCheck& e : s.others) {
+        const std::vector<uint8_t> got = s.img.output(e.dst, e.bytes);
+        EXPECT_TRUE(e.check(got)) << "[" << cpu << "]";
+        o_bytes += static_cast<int64_t>(got.size());
+    }
+    std::printf("[emu] %s: %zu conv cases (%lld output bytes), %zu quantize/dequantize cases (%lld bytes) and %zu "
+                "grouped-conv/pool/eltwise/concat cases (%lld bytes) equal Oracle B\n",
                 tag.c_str(), s.convs.size(), static_cast<long long>(conv_bytes), s.quants.size(),
-                static_cast<long long>(q_bytes));
+                static_cast<long long>(q_bytes), s.others.size(), static_cast<long long>(o_bytes));
 }
 
 TEST(EmuTigerlake, Avx512CoreVnniAndAvx512CoreKernelsEqualOracleB) {
@@ -374,6 +390,19 @@ TEST(EmuTigerlake, Avx512CoreVnniAndAvx512CoreKernelsEqualOracleB) {
     run_and_check(s, "tigerlake", "tigerlake_avx512");
 }
 
+// Grouped conv, MaxPool, AvgPool, eltwise and concat copy: avx512_core_vnni (zmm, opmask tails,
+// EVEX vpdpbusd quads) and avx2_vnni (VEX; grouped conv excluded: its VEX vpdpbusd has no Bochs model).
+TEST(EmuTigerlake, WindowEltwiseConcatKernelsEqualOracleB) {
+    ASSERT_TRUE(emulator_ready());
+    Suite s;
+    const uint64_t base = base_seed(301);
+    s.kernels += add_emitter_cases(s.img, Isa::avx512_core_vnni, base, EmuCaseSet{}, &s.others);
+    EmuCaseSet vex;
+    vex.group_conv = false;
+    s.kernels += add_emitter_cases(s.img, Isa::avx2_vnni, base + 100, vex, &s.others);
+    run_and_check(s, "tigerlake", "tigerlake_window_eltwise");
+}
+
 TEST(EmuSkylakeX, Avx512CoreCodeNeverExecutesVpdpbusd) {
     ASSERT_TRUE(emulator_ready());
     Suite s;
@@ -381,6 +410,7 @@ TEST(EmuSkylakeX, Avx512CoreCodeNeverExecutesVpdpbusd) {
     build_conv_suite(s, Isa::avx512_core, base);
     add_quant_cases(s.img, Isa::avx512_core, base + 2, &s.quants);
     s.kernels += static_cast<int64_t>(s.quants.size());
+    s.kernels += add_emitter_cases(s.img, Isa::avx512_core, base + 3, EmuCaseSet{}, &s.others);
     run_and_check(s, "corei7_skylake_x", "skylakex_avx512_core");
 }
 
@@ -463,6 +493,16 @@ TEST(EmuSkylakeX, ControlVnniKernelRaisesInvalidOpcode) {
     EXPECT_EQ(r.status, 2) << "expected a fault";
     EXPECT_EQ(r.fault_vector, 6u) << "expected #UD";
     EXPECT_EQ(r.fault_test, 0u);
+    // The same for the grouped conv: its avx512_core_vnni kernel (EVEX vpdpbusd) must #UD there.
+    Suite g;
+    add_group_conv_control(g.img, &g.others);
+    const std::string path = work_dir() + "/skylakex_control_group_conv.img";
+    g.img.write(boot_bin(), path);
+    const emu::RunReport rg = g.img.run(path, "corei7_skylake_x", 60);
+    ASSERT_TRUE(rg.ran) << rg.error << "\n" << rg.log.substr(0, 4000);
+    EXPECT_EQ(rg.status, 2) << "expected a fault";
+    EXPECT_EQ(rg.fault_vector, 6u) << "expected #UD";
+    EXPECT_EQ(rg.fault_test, 0u);
 }
 
 // Bochs 2.7 has no CPU model with AVX-VNNI (Alder Lake and later): the VEX vpdpbusd of avx2_vnni

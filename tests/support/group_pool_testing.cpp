@@ -303,6 +303,54 @@ QAvgPoolDesc make_avgpool_desc(const PoolCase& pc, Rng& r) {
 
 } // namespace
 
+GroupConvCase vary_group_conv_case(const ConvGeom& g, uint64_t seed) {
+    std::mt19937_64 r(seed ^ 0x51ED27ull);
+    auto coin = [&](int pct) { return static_cast<int>(r() % 100) < pct; };
+    static const int kLevels[] = {2, 3, 16, 255, 256};
+    GroupConvCase c;
+    c.g = g;
+    const int m = static_cast<int>(r() % 10);
+    c.out = m < 6 ? GroupConvCase::Out::Levels : m < 8 ? GroupConvCase::Out::Threshold : GroupConvCase::Out::Float;
+    c.in_levels = coin(60) ? 256 : kLevels[r() % 5];
+    c.out_levels = coin(60) ? 256 : kLevels[r() % 5];
+    c.per_channel_scale = coin(50);
+    c.act_ol = coin(50);
+    c.per_oc_out = coin(40);
+    c.asym_w = coin(35);
+    c.const_ch = coin(15);
+    c.bias = coin(80);
+    c.relu = coin(25);
+    c.clamp = coin(20);
+    c.scale_shift = coin(20);
+    c.garbage_pad = coin(30);
+    c.extra_halo = coin(20) ? 1 : 0;
+    c.extra_in_cs = coin(15) ? 16 : 0;
+    c.extra_out_cs = coin(15) ? 16 : 0;
+    c.split_calls = coin(30);
+    c.hostile_mxcsr = coin(20);
+    return c;
+}
+
+PoolCase vary_pool_case(PoolCase c, uint64_t seed) {
+    std::mt19937_64 r(seed ^ 0x9001ull);
+    auto coin = [&](int pct) { return static_cast<int>(r() % 100) < pct; };
+    static const int kLevels[] = {2, 3, 16, 255, 256};
+    const int m = static_cast<int>(r() % 10);
+    c.out = m < 6 ? PoolCase::Out::Levels : m < 8 ? PoolCase::Out::Threshold : PoolCase::Out::Float;
+    c.in_levels = coin(60) ? 256 : kLevels[r() % 5];
+    c.out_levels = coin(60) ? 256 : kLevels[r() % 5];
+    c.per_channel_in = coin(50);
+    c.per_channel_out = coin(40);
+    c.exclude_pad = coin(50);
+    c.garbage_pad = coin(30);
+    c.extra_halo = coin(20) ? 1 : 0;
+    c.extra_in_cs = coin(15) ? 16 : 0;
+    c.extra_out_cs = coin(15) ? 16 : 0;
+    c.split_calls = coin(30);
+    c.hostile_mxcsr = coin(20);
+    return c;
+}
+
 std::string GroupConvCase::str() const {
     std::ostringstream o;
     o << g.str() << " out=" << (out == Out::Levels ? "levels" : out == Out::Threshold ? "threshold" : "float")

@@ -82,6 +82,11 @@ struct PoolCase {
 ::testing::AssertionResult run_pool_case(const PoolCase& c, uint64_t base, uint64_t index,
                                          std::string* kernel = nullptr);
 
+// A case on geometry g / of shape c with every option a sweep does not pin (output mode, levels,
+// per-channel parameters, post-ops, layout extras, call splitting, MXCSR) drawn from `seed`.
+GroupConvCase vary_group_conv_case(const ConvGeom& g, uint64_t seed);
+PoolCase vary_pool_case(PoolCase c, uint64_t seed);
+
 ::testing::AssertionResult prepare_group_conv_case(const GroupConvCase& c, uint64_t base, uint64_t index,
                                                    PreparedWindow* out);
 ::testing::AssertionResult prepare_pool_case(const PoolCase& c, uint64_t base, uint64_t index, PreparedWindow* out);
