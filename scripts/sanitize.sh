@@ -2,7 +2,8 @@
 # Sanitizer and fuzz runs of issue #6 (fuzz/README.md), each timed:
 #   asan  build-asan: clang, -fsanitize=address,undefined (leaks checked) + libFuzzer coverage, no
 #         benchmarks; the whole ctest suite but the Bochs emulator tests (they decode generated code,
-#         label emu) and the perf smoke; test_random_graphs runs QJIT_ASAN_GRAPHS (300) graphs.
+#         label emu), the perf smoke and the C package test (it links an uninstrumented C program,
+#         label package); test_random_graphs runs QJIT_ASAN_GRAPHS (300) graphs.
 #   tsan  build-tsan: clang, -fsanitize=thread; test_concurrency and test_code_cache.
 #   fuzz  the libFuzzer targets of build-asan, QJIT_FUZZ_SECONDS (20) each on the committed corpora.
 # Usage: scripts/sanitize.sh [asan|tsan|fuzz|all]...   (default: all)
@@ -26,7 +27,7 @@ asan_build() {
   cmake --build build-asan -j "$jobs"
 }
 asan_test() {
-  (cd build-asan && QJIT_GRAPH_COUNT=${QJIT_ASAN_GRAPHS:-300} ctest --output-on-failure -j "$jobs" -LE 'emu|perf-smoke')
+  (cd build-asan && QJIT_GRAPH_COUNT=${QJIT_ASAN_GRAPHS:-300} ctest --output-on-failure -j "$jobs" -LE 'emu|perf-smoke|package')
 }
 tsan_build() {
   cmake -S . -B build-tsan "${san_flags[@]}" -DQJIT_SANITIZE=thread >/dev/null
