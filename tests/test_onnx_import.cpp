@@ -114,7 +114,9 @@ TEST(OnnxImport, SymbolicBatchAndInputShapes) {
     m.node("Relu", {"x"}, "y");
     m.output("y");
     EXPECT_EQ(m.import().shape_of({0}), (qjit::Shape{1, 3, 4}));
-    EXPECT_EQ(m.import({.default_batch = 5}).shape_of({0}), (qjit::Shape{5, 3, 4}));
+    qjit::ImportOptions batch5;
+    batch5.default_batch = 5;
+    EXPECT_EQ(m.import(batch5).shape_of({0}), (qjit::Shape{5, 3, 4}));
     EXPECT_EQ(m.import({.input_shapes = {{"x", {2, 3, 4}}}}).shape_of({0}), (qjit::Shape{2, 3, 4}));
 
     Model s;
@@ -201,7 +203,9 @@ TEST(OnnxImport, ShapeArithmeticFoldsToConstants) {
     attr_i(m.node("Concat", {"n1", "minus1"}, "target"), "axis", 0);
     m.node("Reshape", {"x", "target"}, "y");
     m.output("y");
-    const qjit::Graph g = m.import({.default_batch = 2});
+    qjit::ImportOptions batch2;
+    batch2.default_batch = 2;
+    const qjit::Graph g = m.import(batch2);
     const int y = g.ir().results().at(0);
     EXPECT_EQ(g.ir().node(y).shape, (qjit::Shape{2, 12}));
 }
