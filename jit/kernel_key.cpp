@@ -13,7 +13,7 @@ static_assert(sizeof(ActQuant) == 112, "ActQuant changed: update KernelKey::add(
 static_assert(sizeof(QuantWeights) == 160, "QuantWeights changed: update KernelKey::add(const QuantWeights&)");
 static_assert(sizeof(PostOp) == 72, "PostOp changed: update KernelKey::add(const std::vector<PostOp>&)");
 static_assert(sizeof(QConvDesc) == 584, "QConvDesc changed: update KernelKey::add(const QConvDesc&)");
-static_assert(sizeof(QConvConsts) == 304, "QConvConsts changed: update KernelKey::add(const QConvConsts&)");
+static_assert(sizeof(QConvConsts) == 328, "QConvConsts changed: update KernelKey::add(const QConvConsts&)");
 static_assert(sizeof(QEltwiseDesc) == 408, "QEltwiseDesc changed: update KernelKey::add(const QEltwiseDesc&)");
 static_assert(sizeof(EltwiseConsts) == 264, "EltwiseConsts changed: update KernelKey::add(const EltwiseConsts&)");
 static_assert(sizeof(QAvgPoolDesc) == 408, "QAvgPoolDesc changed: update KernelKey::add(const QAvgPoolDesc&)");
@@ -110,7 +110,7 @@ KernelKey& KernelKey::add(const QConvDesc& d) {
 }
 
 KernelKey& KernelKey::add(const QConvConsts& c) {
-    i(static_cast<int64_t>(c.mode)).i(c.oc).i(c.oc_pad).i(c.has_n).vec(c.m).vec(c.n);
+    i(static_cast<int64_t>(c.mode)).i(c.oc).i(c.oc_pad).i(c.has_n).vec(c.seg_c).vec(c.m).vec(c.n);
     i(c.n_row_classes).i(c.n_col_classes).vec(c.row_class).vec(c.col_class).vec(c.e);
     vec(c.k_lo).vec(c.k_hi).f(c.v_max).i(c.has_bounds).vec(c.y_lo).vec(c.y_hi).vec(c.threshold);
     return i(c.out_levels);
