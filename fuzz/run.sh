@@ -23,9 +23,15 @@ case "$mode" in
       extra=()
       [ "$mode" = long ] && extra=(-jobs="$jobs" -workers="$jobs")
       echo "fuzz/run.sh: ${t}_fuzzer for ${secs} s"
-      "$bin/${t}_fuzzer" "${common[@]}" -max_total_time="$secs" "${extra[@]}" "$work" "fuzz/corpus/$t" 2>&1 |
-        tee "build-asan/fuzz-work/$t.log" | grep -E "stat::number_of_executed_units|ERROR|BUG|Done [0-9]+ runs" || true
-      [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz/run.sh: ${t}_fuzzer found a bug (build-asan/fuzz-work/$t.log)"; exit 1; }
+      log=build-asan/fuzz-work/$t.log
+      rc=0
+      "$bin/${t}_fuzzer" "${common[@]}" -max_total_time="$secs" "${extra[@]}" "$work" "fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
+      grep -E "stat::number_of_executed_units|Done [0-9]+ runs" "$log" || true
+      if [ "$rc" -ne 0 ]; then
+        tail -n 60 "$log"
+        echo "fuzz/run.sh: ${t}_fuzzer found a bug (exit $rc, $log, build-asan/fuzz-artifacts/)"
+        exit 1
+      fi
     done ;;
   repro)
     "$bin/$2_fuzzer" "${common[@]}" "$3" ;;
