@@ -19,6 +19,9 @@ case "$mode" in
     jobs=${3:-$(nproc)}
     for t in graph onnx openvino; do
       work=build-asan/fuzz-work/$t
+      # smoke: a fresh scratch corpus each time (the run stays ~ the committed corpus + `seconds`);
+      # long: keeps growing the previous campaigns' corpus.
+      [ "$mode" = smoke ] && rm -rf "$work"
       mkdir -p "$work"
       extra=()
       [ "$mode" = long ] && extra=(-jobs="$jobs" -workers="$jobs")
