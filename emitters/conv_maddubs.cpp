@@ -10,7 +10,12 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up64(int64_t v) { return (v + 63) / 64 * 64; }
-int popcount(unsigned v) { return __builtin_popcount(v); }
+// Masks have at most kMaddubsMaxVecs bits: a loop beats libgcc's __popcountdi2 (no -mpopcnt).
+int popcount(unsigned v) {
+    int n = 0;
+    for (; v != 0; v &= v - 1) ++n;
+    return n;
+}
 
 // The perm masks of one unit over the V vectors starting at `vec0` (vectors >= s.n_vecs are absent:
 // zero codes, safe under every perm), the best perm and whether every group is zero.
