@@ -50,9 +50,21 @@ std::string CompiledModel::describe() const {
     int jit = 0, fallback = 0;
     for (const KernelInfo& k : impl_->kernels) (k.jit ? jit : fallback)++;
     os << "  " << jit << " JIT kernels, " << fallback << " non-JIT steps";
-    if (!impl_->fallback_nodes.empty()) {
+    // fp32 (mixed-precision) nodes: those an fp32 JIT kernel runs, and the interpreted rest.
+    std::vector<std::string> fp32_jit, interpreted;
+    for (const auto& n : impl_->fallback_nodes) {
+        bool jitted = false;
+        for (const KernelInfo& k : impl_->kernels)
+            jitted = jitted || (k.jit && k.name.rfind("fp32_", 0) == 0 && k.fused_nodes == n);
+        (jitted ? fp32_jit : interpreted).push_back(n);
+    }
+    if (!fp32_jit.empty()) {
+        os << "; fp32 JIT nodes:";
+        for (const auto& n : fp32_jit) os << ' ' << n;
+    }
+    if (!interpreted.empty()) {
         os << "; fp32 fallback nodes:";
-        for (const auto& n : impl_->fallback_nodes) os << ' ' << n;
+        for (const auto& n : interpreted) os << ' ' << n;
     }
     os << '\n';
     return os.str();

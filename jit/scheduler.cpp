@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "emitters/conv.hpp"
@@ -13,6 +14,7 @@
 #include "isa/isa.hpp"
 #include "jit/code_cache.hpp"
 #include "jit/eltwise_fold.hpp"
+#include "jit/fp32_eltwise_step.hpp"
 #include "jit/kernel_key.hpp"
 #include "jit/kernel_steps.hpp"
 #include "jit/pool_fold.hpp"
@@ -379,6 +381,33 @@ const EmitterRule* find_rule(Ctx& c, const ir::Node& n) {
     return best;
 }
 
+// A float elementwise node as an fp32 JIT kernel (emitters/fp32_eltwise) on plain f32 slots, at
+// the highest level the target includes; false when no fp32 kernel applies (it stays interpreted).
+bool build_fp32_eltwise(Ctx& c, const ir::Node& n, const std::vector<int>& ins, int out_slot) {
+    std::vector<Shape> shapes;
+    for (int s : ins) {
+        if (slot(c, s).kind != rt::SlotDesc::F32Plain) return false;
+        shapes.push_back(slot(c, s).shape);
+    }
+    if (slot(c, out_slot).kind != rt::SlotDesc::F32Plain) return false;
+    const std::optional<Fp32EltwisePlan> p = plan_fp32_eltwise(n, shapes);
+    if (!p) return false;
+    Isa isa = Isa::avx2;
+    for (Isa l : {Isa::avx512_core_vnni, Isa::avx512_core, Isa::avx2_vnni})
+        if (isa_includes(c.opt.isa, l)) {
+            isa = l;
+            break;
+        }
+    const Fp32EltwiseDesc& d = p->desc;
+    std::shared_ptr<JitKernel> k =
+        cached(KernelKey("fp32_eltwise", isa).i(static_cast<int>(d.op)).i(static_cast<int>(d.bcast)).f(d.p0).f(d.p1),
+               [&] { return emit_fp32_eltwise(isa, d); });
+    auto step = make_fp32_eltwise_step(k, *p, ins, out_slot);
+    step->info = jit_info(*k, n.name);
+    c.plan.steps.push_back(std::move(step));
+    return true;
+}
+
 void build_fallback(Ctx& c, const ir::Node& n) {
     const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
     switch (n.op) {
@@ -410,6 +439,7 @@ void build_fallback(Ctx& c, const ir::Node& n) {
         ins.push_back(s);
         descs.push_back(slot(c, s));
     }
+    if (build_fp32_eltwise(c, n, ins, out_slot)) return;
     c.plan.steps.push_back(rt::make_float_node_step(n, std::move(ins), std::move(descs), out_slot));
 }
 
@@ -430,7 +460,8 @@ std::string schedule_text(const rt::Plan& p, const ScheduleOptions& o) {
         const KernelInfo& k = s->info;
         os << "  [" << i++ << "] " << k.name << "  nodes=" << (k.fused_nodes.empty() ? "-" : k.fused_nodes);
         if (k.jit)
-            os << "  code=" << k.code_bytes << "B consts=" << k.constants << "  jit isa=" << kernel_isa(k.name) << "\n";
+            os << "  code=" << k.code_bytes << "B consts=" << k.constants << "  jit isa=" << kernel_isa(k.name)
+               << (k.name.rfind("fp32_", 0) == 0 ? "  fp32 JIT (mixed precision)" : "") << "\n";
         else
             os << "  NON-JIT fallback\n";
     }

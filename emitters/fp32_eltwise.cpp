@@ -1,0 +1,208 @@
+#include "emitters/fp32_eltwise.hpp"
+
+#include "emitters/generator.hpp"
+#include "emitters/isa_traits.hpp"
+#include "qjit/error.hpp"
+
+namespace qjit {
+
+bool fp32_op_binary(Fp32Op op) { return op == Fp32Op::Add || op == Fp32Op::Subtract || op == Fp32Op::Multiply; }
+
+const char* fp32_op_name(Fp32Op op) {
+    switch (op) {
+    case Fp32Op::Relu: return "relu";
+    case Fp32Op::Clamp: return "clamp";
+    case Fp32Op::LeakyRelu: return "leaky_relu";
+    case Fp32Op::HardSigmoid: return "hard_sigmoid";
+    case Fp32Op::HardSwish: return "hard_swish";
+    case Fp32Op::Add: return "add";
+    case Fp32Op::Subtract: return "sub";
+    case Fp32Op::Multiply: return "mul";
+    }
+    return "?";
+}
+
+std::string fp32_eltwise_kernel_name(const Fp32EltwiseDesc& d, Isa isa) {
+    std::string s = std::string("fp32_") + fp32_op_name(d.op);
+    if (fp32_op_binary(d.op) && d.bcast != Fp32Bcast::None) s += d.bcast == Fp32Bcast::A ? "_bcast_a" : "_bcast_b";
+    return s + "__" + to_string(isa);
+}
+
+namespace {
+
+using namespace Xbyak;
+using namespace Xbyak::util;
+
+// Compare predicates (vcmpps imm8).
+constexpr uint8_t kLtOq = 0x11, kGtOq = 0x1E, kNleUq = 0x06;
+
+// Registers: r8 a, rsi b, rdx dst, rcx remaining count, rax scratch. v0 x, v1 y, v2 result,
+// v3-v4 temporaries, v5 tail mask (VEX), v8 zero, v9-v12 constants, v13 broadcast operand.
+template <Isa I> class Fp32EltwiseEmitter {
+    using T = IsaTraits<I>;
+    using Vmm = typename T::Vmm;
+
+public:
+    explicit Fp32EltwiseEmitter(const Fp32EltwiseDesc& d) : d_(d), binary_(fp32_op_binary(d.op)) {}
+
+    void operator()(Generator& g) const {
+        g.preamble({});
+        g.mov(r8, g.ptr[rdi]);
+        g.mov(rsi, g.ptr[rdi + 8]);
+        g.mov(rdx, g.ptr[rdi + 16]);
+        g.mov(rcx, g.ptr[rdi + 24]);
+        VecOps<I>::zero(g, v(8));
+        auto konst = [&](int idx, float f) { g.vbroadcastss(v(idx), g.pool(g.pool_f32({f}))); };
+        switch (d_.op) {
+        case Fp32Op::Clamp: konst(9, d_.p0), konst(10, d_.p1); break;
+        case Fp32Op::LeakyRelu: konst(9, d_.p0); break;
+        case Fp32Op::HardSigmoid: konst(9, d_.p0), konst(10, d_.p1), konst(11, 1.f); break;
+        case Fp32Op::HardSwish: konst(9, 6.f), konst(10, 0.5f), konst(11, 1.f); break;
+        default: break;
+        }
+        const bool sa = binary_ && d_.bcast == Fp32Bcast::A, sb = binary_ && d_.bcast == Fp32Bcast::B;
+        if (sa) g.vbroadcastss(v(13), g.dword[r8]);
+        if (sb) g.vbroadcastss(v(13), g.dword[rsi]);
+        int mask_table = -1;
+        if constexpr (!T::evex) {
+            std::vector<int32_t> t(16, 0);
+            for (int i = 0; i < 8; ++i) t[static_cast<size_t>(i)] = -1;
+            mask_table = g.pool_i32(t);
+        }
+
+        Label loop, tail, done;
+        g.L(loop);
+        g.cmp(rcx, T::lanes);
+        g.jl(tail, Xbyak::CodeGenerator::T_NEAR);
+        load(g, false, sa, sb);
+        compute(g);
+        g.vmovups(g.ptr[rdx], v(2));
+        if (!sa) g.add(r8, T::vlen);
+        if (binary_ && !sb) g.add(rsi, T::vlen);
+        g.add(rdx, T::vlen);
+        g.sub(rcx, T::lanes);
+        g.jmp(loop, Xbyak::CodeGenerator::T_NEAR);
+
+        g.L(tail);
+        g.test(rcx, rcx);
+        g.jz(done, Xbyak::CodeGenerator::T_NEAR);
+        if constexpr (T::evex) {
+            g.mov(eax, 1);
+            g.shl(eax, cl);
+            g.dec(eax);
+            g.kmovw(k1, eax);
+        } else {
+            // lanes i < n: the table's dwords [8 - n, 16 - n)
+            g.load_pool_base(rax);
+            g.mov(r9, rcx);
+            g.neg(r9);
+            g.vmovups(v(5), g.ptr[rax + r9 * 4 + (mask_table + 32)]);
+        }
+        load(g, true, sa, sb);
+        compute(g);
+        if constexpr (T::evex) g.vmovups(g.ptr[rdx] | k1, v(2));
+        else g.vmaskmovps(g.ptr[rdx], v(5), v(2));
+        g.L(done);
+        g.postamble();
+    }
+
+    size_t size_hint() const { return 4096; }
+
+private:
+    static Vmm v(int i) { return Vmm(i); }
+
+    // v0 <- a, v1 <- b (binary); masked (zeroed) lanes past n in the tail.
+    void load(Generator& g, bool tail, bool sa, bool sb) const {
+        auto ld = [&](int dst, const Reg64& p) {
+            if (!tail) g.vmovups(v(dst), g.ptr[p]);
+            else if constexpr (T::evex) g.vmovups(v(dst) | k1 | T_z, g.ptr[p]);
+            else g.vmaskmovps(v(dst), v(5), g.ptr[p]);
+        };
+        if (sa) g.vmovaps(v(0), v(13));
+        else ld(0, r8);
+        if (!binary_) return;
+        if (sb) g.vmovaps(v(1), v(13));
+        else ld(1, rsi);
+    }
+
+    // v2 <- dst = where(mask(x cmp y, pred), src, dst): the blend of the reference's ternary.
+    void select(Generator& g, const Vmm& dst, const Vmm& x, const Vmm& y, uint8_t pred, const Vmm& src) const {
+        if constexpr (T::evex) {
+            g.vcmpps(k2, x, y, pred);
+            g.vmovaps(dst | k2, src);
+        } else {
+            g.vcmpps(v(4), x, y, pred);
+            g.vblendvps(dst, dst, src, v(4));
+        }
+    }
+
+    void compute(Generator& g) const {
+        const Vmm x = v(0), y = v(1), r = v(2), t = v(3), zero = v(8);
+        switch (d_.op) {
+        // With two NaN operands x86 returns the first source's NaN. The reference's x + y and x * y
+        // are compiled (commutative) with y as the first source, so y's payload wins there: same
+        // order here (pinned by tests/test_fp32_eltwise BinaryOpsWithTwoNaNs...). x - y keeps x first.
+        case Fp32Op::Add: g.vaddps(r, y, x); break;
+        case Fp32Op::Subtract: g.vsubps(r, x, y); break;
+        case Fp32Op::Multiply: g.vmulps(r, y, x); break;
+        case Fp32Op::Relu:
+            // keep v where !(v <= 0) (true for v > 0 and NaN), else +0
+            if constexpr (T::evex) {
+                g.vcmpps(k2, x, zero, kNleUq);
+                g.vmovaps(r | k2 | T_z, x);
+            } else {
+                g.vcmpps(t, x, zero, kNleUq);
+                g.vandps(r, x, t);
+            }
+            break;
+        case Fp32Op::Clamp: // v < lo ? lo : (v > hi ? hi : v); NaN compares false and stays v
+            g.vmovaps(r, x);
+            select(g, r, x, v(10), kGtOq, v(10));
+            select(g, r, x, v(9), kLtOq, v(9));
+            break;
+        case Fp32Op::LeakyRelu: // v < 0 ? alpha * v : v
+            g.vmulps(t, v(9), x);
+            g.vmovaps(r, x);
+            select(g, r, x, zero, kLtOq, t);
+            break;
+        case Fp32Op::HardSigmoid: // max(0, min(1, alpha * v + beta))
+            g.vmulps(t, v(9), x);
+            g.vaddps(t, t, v(10));
+            g.vminps(t, t, v(11)); // std::min(1, t) = t < 1 ? t : 1
+            g.vmaxps(r, t, zero);  // std::max(0, t) = 0 < t ? t : 0
+            break;
+        case Fp32Op::HardSwish: // v * max(0, min(1, v / 6 + 0.5))
+            g.vdivps(t, x, v(9));
+            g.vaddps(t, t, v(10));
+            g.vminps(t, t, v(11));
+            g.vmaxps(t, t, zero);
+            g.vmulps(r, x, t);
+            break;
+        }
+    }
+
+    Fp32EltwiseDesc d_;
+    bool binary_;
+};
+
+template <Isa I> std::unique_ptr<JitKernel> build(const Fp32EltwiseDesc& d) {
+    const Fp32EltwiseEmitter<I> e(d);
+    auto k = build_kernel(fp32_eltwise_kernel_name(d, I), e.size_hint(), [&](Generator& g) { e(g); });
+    k->constants = 0;
+    return k;
+}
+
+} // namespace
+
+std::unique_ptr<JitKernel> emit_fp32_eltwise(Isa isa, const Fp32EltwiseDesc& d) {
+    switch (isa) {
+    case Isa::avx2: return build<Isa::avx2>(d);
+    case Isa::avx2_vnni: return build<Isa::avx2_vnni>(d);
+    case Isa::avx512_core: return build<Isa::avx512_core>(d);
+    case Isa::avx512_core_vnni: return build<Isa::avx512_core_vnni>(d);
+    default: break;
+    }
+    throw Error(ErrorCode::Internal, "<fp32_eltwise>", std::string("no fp32 eltwise kernel for ") + to_string(isa));
+}
+
+} // namespace qjit
