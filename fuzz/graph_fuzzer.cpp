@@ -2,7 +2,7 @@
 // JIT == Oracle B bit for bit, identical bytes for 1 and 2 threads and under a caller MXCSR of
 // RZ+FTZ+DAZ (tests/support/graph_fuzz). Bytes 0-7: the generator seed; 8: blocks; 9: largest H/W;
 // 10: flags (edge inputs, NaN inputs, non-constant ranges). Oracle A's §4.6 check is counted, not
-// fatal: its open CHECK-DELTA reports (tests/README.md) are a known issue of the check.
+// fatal here: test_random_graphs asserts them (the CHECK-DELTA reports of tests/README.md are fixed).
 #include <cstdint>
 #include <cstring>
 #include <string>
