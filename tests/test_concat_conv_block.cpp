@@ -14,46 +14,20 @@
 #include <string>
 
 #include "qjit/qjit.hpp"
+#include "tests/support/block_building.hpp"
 #include "tests/support/chain_check.hpp"
 
 namespace qjit {
 namespace {
 
-using Rng = std::mt19937_64;
+using tsupport::bias;
+using tsupport::fq;
+using tsupport::normal;
+using tsupport::Rng;
 
-std::vector<float> normal(Rng& r, int64_t n, float sigma) {
-    std::normal_distribution<float> d(0.0f, sigma);
-    std::vector<float> v(static_cast<size_t>(n));
-    for (float& x : v) x = d(r);
-    return v;
-}
-
-NodeRef fq(Graph& g, const std::string& name, NodeRef x, float lo, float hi, int64_t L) {
-    const NodeRef l = g.constant(name + ".lo", Tensor::f32({}, {lo})), h = g.constant(name + ".hi", Tensor::f32({}, {hi}));
-    return g.fake_quantize(name, x, l, h, l, h, L);
-}
-
-// OIHW weights with a per-output-channel FakeQuantize (asymmetric grid when asym).
+// OIHW weights with a per-output-channel 256-level FakeQuantize (asymmetric grid when asym).
 NodeRef weights(Graph& g, const std::string& name, const Shape& shape, bool asym, Rng& r) {
-    const int64_t oc = shape[0], per = num_elements(shape) / oc;
-    const std::vector<float> w = normal(r, num_elements(shape), 0.3f);
-    std::vector<float> lo(static_cast<size_t>(oc)), hi(static_cast<size_t>(oc));
-    std::uniform_real_distribution<float> shift(-0.2f, 0.2f);
-    for (int64_t o = 0; o < oc; ++o) {
-        float m = 1e-3f;
-        for (int64_t i = 0; i < per; ++i) m = std::max(m, std::fabs(w[static_cast<size_t>(o * per + i)]));
-        const float s = m / 127.0f;
-        lo[static_cast<size_t>(o)] = -128.0f * s + (asym ? shift(r) * m : 0.0f);
-        hi[static_cast<size_t>(o)] = lo[static_cast<size_t>(o)] + 255.0f * s;
-    }
-    const Shape rs{shape[0], 1, 1, 1};
-    const NodeRef wc = g.constant(name, Tensor::f32(shape, w));
-    const NodeRef l = g.constant(name + "_lo", Tensor::f32(rs, lo)), h = g.constant(name + "_hi", Tensor::f32(rs, hi));
-    return g.fake_quantize(name + "_fq", wc, l, h, l, h, 256);
-}
-
-NodeRef bias(Graph& g, const std::string& name, NodeRef x, int64_t C, Rng& r) {
-    return g.add(name, x, g.constant(name + "_b", Tensor::f32({1, C, 1, 1}, normal(r, C, 0.2f))));
+    return tsupport::weights(g, name, shape, 256, asym, r);
 }
 
 struct ConcatConfig {
