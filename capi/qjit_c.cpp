@@ -46,6 +46,7 @@ qjit_status code_of(qjit::ErrorCode c) {
     case qjit::ErrorCode::BadInput: return QJIT_ERR_BAD_INPUT;
     case qjit::ErrorCode::JitFailure: return QJIT_ERR_JIT_FAILURE;
     case qjit::ErrorCode::Internal: return QJIT_ERR_INTERNAL;
+    case qjit::ErrorCode::ResourceLimit: return QJIT_ERR_RESOURCE_LIMIT;
     }
     return QJIT_ERR_UNKNOWN;
 }
@@ -141,6 +142,7 @@ const char* qjit_status_string(qjit_status s) {
     case QJIT_OK: return "ok";
     case QJIT_ERR_OUT_OF_MEMORY: return "out of memory";
     case QJIT_ERR_UNKNOWN: return "unknown error";
+    case QJIT_ERR_RESOURCE_LIMIT: return qjit::to_string(qjit::ErrorCode::ResourceLimit);
     default: break;
     }
     if (s >= QJIT_ERR_INVALID_ARGUMENT && s <= QJIT_ERR_INTERNAL) return qjit::to_string(static_cast<qjit::ErrorCode>(s - 1));

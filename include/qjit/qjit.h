@@ -24,7 +24,8 @@ typedef enum qjit_status {
     QJIT_ERR_JIT_FAILURE = 8,
     QJIT_ERR_INTERNAL = 9,
     QJIT_ERR_OUT_OF_MEMORY = 10,
-    QJIT_ERR_UNKNOWN = 11
+    QJIT_ERR_UNKNOWN = 11,
+    QJIT_ERR_RESOURCE_LIMIT = 12 /* a tensor, the weights or a workspace exceed a limit */
 } qjit_status;
 
 typedef enum qjit_isa {
