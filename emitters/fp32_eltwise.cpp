@@ -139,12 +139,12 @@ private:
     void compute(Generator& g) const {
         const Vmm x = v(0), y = v(1), r = v(2), t = v(3), zero = v(8);
         switch (d_.op) {
-        // With two NaN operands x86 returns the first source's NaN. The reference's x + y and x * y
-        // are compiled (commutative) with y as the first source, so y's payload wins there: same
-        // order here (pinned by tests/test_fp32_eltwise BinaryOpsWithTwoNaNs...). x - y keeps x first.
-        case Fp32Op::Add: g.vaddps(r, y, x); break;
+        // With two NaN operands x86 returns the first source's NaN; ref::add / ref::multiply define
+        // the result as x's NaN whatever order the compiler picked (tests/test_fp32_eltwise
+        // BinaryOpsWithTwoNaNs...), so x is the first source everywhere.
+        case Fp32Op::Add: g.vaddps(r, x, y); break;
         case Fp32Op::Subtract: g.vsubps(r, x, y); break;
-        case Fp32Op::Multiply: g.vmulps(r, y, x); break;
+        case Fp32Op::Multiply: g.vmulps(r, x, y); break;
         case Fp32Op::Relu:
             // keep v where !(v <= 0) (true for v > 0 and NaN), else +0
             if constexpr (T::evex) {

@@ -300,12 +300,26 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, bool fp64) {
     return out;
 }
 
+// x86 returns the first source's NaN (quieted) when both operands of an add or multiply are NaN,
+// and a compiler may put either operand of the commutative `x + y` / `x * y` first (GCC and clang
+// differ). The reference fixes it: x's NaN. (One NaN, or an invalid operation, needs no rule.)
+namespace {
+float first_nan_or(float x, float r) {
+    if (!std::isnan(x)) return r;
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    u |= 0x00400000u; // quieted
+    std::memcpy(&x, &u, 4);
+    return x;
+}
+} // namespace
+
 Tensor add(const Tensor& a, const Tensor& b) {
-    return binary(a, b, "<ref::add>", [](float x, float y) { return x + y; });
+    return binary(a, b, "<ref::add>", [](float x, float y) { return first_nan_or(x, x + y); });
 }
 
 Tensor multiply(const Tensor& a, const Tensor& b) {
-    return binary(a, b, "<ref::multiply>", [](float x, float y) { return x * y; });
+    return binary(a, b, "<ref::multiply>", [](float x, float y) { return first_nan_or(x, x * y); });
 }
 
 Tensor relu(const Tensor& x) {
