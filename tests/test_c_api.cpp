@@ -34,8 +34,10 @@ TEST(CApi, ErrorsAreStatusCodesWithAPerThreadMessage) {
     EXPECT_EQ(qjit_compile(g, nullptr, &m), QJIT_ERR_INVALID_ARGUMENT); // no Result
     EXPECT_EQ(m, nullptr);
     EXPECT_EQ(qjit_compile(nullptr, nullptr, &m), QJIT_ERR_INVALID_ARGUMENT);
-    EXPECT_EQ(qjit_graph_load("model.pt", nullptr, 0, &g), QJIT_ERR_INVALID_ARGUMENT);
-    EXPECT_EQ(qjit_graph_load_openvino_memory("<net", 4, nullptr, 0, nullptr, 0, &g), QJIT_ERR_INVALID_ARGUMENT);
+    qjit_graph* bad = g; // a failed load sets *out to NULL (g itself must stay reachable to be destroyed)
+    EXPECT_EQ(qjit_graph_load("model.pt", nullptr, 0, &bad), QJIT_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(bad, nullptr);
+    EXPECT_EQ(qjit_graph_load_openvino_memory("<net", 4, nullptr, 0, nullptr, 0, &bad), QJIT_ERR_INVALID_ARGUMENT);
     EXPECT_NE(std::string(qjit_last_error()).find("OpenVINO IR"), std::string::npos);
     EXPECT_EQ(qjit_model_run(nullptr, nullptr, nullptr), QJIT_ERR_INVALID_ARGUMENT);
     EXPECT_STREQ(qjit_status_string(QJIT_ERR_SHAPE_MISMATCH), "shape mismatch");
