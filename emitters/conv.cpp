@@ -225,10 +225,7 @@ private:
 
     // Per-channel vector padded to ocpe_ entries (`pad` beyond the folded oc_pad entries).
     template <class X> std::vector<X> padded(const std::vector<X>& v, size_t offset, X pad) const {
-        std::vector<X> r(static_cast<size_t>(ocpe_), pad);
-        const size_t n = std::min(static_cast<size_t>(c_.oc_pad), r.size());
-        for (size_t i = 0; i < n; ++i) r[i] = v[offset + i];
-        return r;
+        return padded_channels(v, offset, static_cast<size_t>(c_.oc_pad), static_cast<size_t>(ocpe_), pad);
     }
 
     void build_pool() {

@@ -169,11 +169,8 @@ private:
         return static_cast<size_t>(vecs * ocpe_ * 4 + (g_.OH + g_.OW) * 4 + 1024);
     }
 
-    template <class U> std::vector<U> padded(const std::vector<U>& v, size_t offset, U pad) const {
-        std::vector<U> r(static_cast<size_t>(ocpe_), pad);
-        const size_t n = std::min(static_cast<size_t>(c_.oc_pad), r.size());
-        for (size_t i = 0; i < n; ++i) r[i] = v[offset + i];
-        return r;
+    template <class X> std::vector<X> padded(const std::vector<X>& v, size_t offset, X pad) const {
+        return padded_channels(v, offset, static_cast<size_t>(c_.oc_pad), static_cast<size_t>(ocpe_), pad);
     }
 
     void build_pool() {

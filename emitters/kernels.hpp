@@ -2,6 +2,7 @@
 // Every kernel takes one pointer to an argument struct (SysV: rdi). The structs hold only
 // run-time pointers and ranges: scales, zero points, bias and compensation are baked into the code.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -65,6 +66,15 @@ struct PoolArgs {
 
 // Register blocking of the conv kernel: a tile of `pixels` output pixels x `oc_vecs` vectors of
 // output channels (8 per ymm, 16 per zmm).
+// Entries [offset, offset + n) of a per-channel constant vector, padded with `pad` to `width`
+// entries (the emitters' per-channel pool vectors: width = oc blocks x block width).
+template <class X>
+std::vector<X> padded_channels(const std::vector<X>& v, size_t offset, size_t n, size_t width, X pad) {
+    std::vector<X> r(width, pad);
+    for (size_t i = 0; i < std::min(n, width); ++i) r[i] = v[offset + i];
+    return r;
+}
+
 struct ConvBlocking {
     int pixels = 4;
     int oc_vecs = 2;

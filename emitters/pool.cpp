@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "emitters/conv.hpp"
 #include "emitters/epilogue.hpp"
 #include "emitters/generator.hpp"
 #include "emitters/isa_traits.hpp"
@@ -385,18 +386,9 @@ std::unique_ptr<JitKernel> build_maxpool(const ConvGeom& g, const ActLayout& in,
 } // namespace
 
 ActLayout required_pool_input_halo(const ConvGeom& g) {
-    ActLayout l;
-    l.N = g.N;
-    l.H = g.H;
-    l.W = g.W;
-    l.C = g.C;
-    l.c_stride = round_up16(g.C);
-    l.elem_bytes = 1;
-    l.halo_t = g.PT;
-    l.halo_l = g.PL;
-    l.halo_b = std::max<int64_t>(0, (g.OH - 1) * g.SH - g.PT + (g.KH - 1) - (g.H - 1));
-    l.halo_r = std::max<int64_t>(0, (g.OW - 1) * g.SW - g.PL + (g.KW - 1) - (g.W - 1));
-    return l;
+    ConvGeom undilated = g; // a pooling window has no dilation
+    undilated.DH = undilated.DW = 1;
+    return required_input_halo(undilated);
 }
 
 std::unique_ptr<JitKernel> emit_avgpool(Isa isa, const QAvgPoolDesc& d, const AvgPoolConsts& c, const ActLayout& in,
