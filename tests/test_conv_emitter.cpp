@@ -19,10 +19,7 @@ namespace {
 
 ConvGeom geom(int64_t C, int64_t H, int64_t W, int64_t OC, int64_t KH, int64_t KW, int64_t S = 1, int64_t D = 1,
               int64_t P = 0) {
-    ConvGeom g;
-    g.C = C, g.H = H, g.W = W, g.OC = OC, g.KH = KH, g.KW = KW, g.SH = g.SW = S, g.DH = g.DW = D;
-    g.PT = g.PL = g.PB = g.PR = P;
-    return with_output(g);
+    return conv_geom(C, H, W, OC, KH, KW, S, D, P);
 }
 
 // Draws every option a sweep does not pin (output mode, levels, weights, post-ops, layout extras,
@@ -222,13 +219,7 @@ TEST_P(ConvEmitter, SegmentSplit) {
     uint64_t i = 0;
     for (int segs = 2; segs <= 8; ++segs)
         for (int shape = 0; shape < 3; ++shape) {
-            const ConvGeom g = shape == 0   ? geom(37, 5, 7, 21, 3, 3, 1, 1, 1)
-                               : shape == 1 ? geom(70, 1, 4, 40, 1, 1)
-                                            : geom(11, 6, 6, 9, 3, 3, 2, 1, 1);
-            ConvCase c = vary(g, case_seed(base, i));
-            c.segments = segs;
-            c.maddubs = false;
-            c.asym_w = (segs + shape) % 2 == 0;
+            const ConvCase c = segment_split_case(segs, shape, case_seed(base, i));
             ConvRunInfo info;
             EXPECT_TRUE(run(c, base, i++, &info));
             EXPECT_NE(info.kernel.find("_seg"), std::string::npos) << info.kernel;
@@ -390,18 +381,9 @@ TEST_P(ConvEmitter, MaddubsPlanMixesPermsAndForms) {
     const uint64_t base = base_seed(28);
     uint64_t i = 0;
     int64_t perm[3] = {0, 0, 0}, mixed = 0, exact = 0;
-    const int lanes = isa_lanes(GetParam());
     for (int v = 1; v <= kMaddubsMaxVecs; ++v)
         for (int shape = 0; shape < 3; ++shape) {
-            const ConvGeom g = shape == 0   ? geom(64, 5, 9, 5 * lanes - 3, 3, 3, 1, 1, 1)
-                               : shape == 1 ? geom(300, 1, 3, 3 * lanes, 1, 1)
-                                            : geom(24, 6, 7, 2 * lanes + 5, 3, 3, 2, 1, 1);
-            ConvCase c = vary(g, case_seed(base, i));
-            c.in_levels = 256;
-            c.normal_weights = true;
-            c.small_weights = c.extreme = false;
-            c.maddubs = true;
-            c.blocking = ConvBlocking{12 / v, v, lanes, true, GetParam()};
+            const ConvCase c = maddubs_plan_case(GetParam(), v, shape, case_seed(base, i));
             ConvRunInfo info;
             EXPECT_TRUE(run(c, base, i++, &info));
             for (int k = 0; k < 3; ++k) perm[k] += info.perm_units[k];

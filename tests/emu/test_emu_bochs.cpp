@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "emitters/conv.hpp"
+#include "emitters/conv_maddubs.hpp"
 #include "emitters/isa_traits.hpp"
 #include "emitters/quantize.hpp"
 #include "runtime/qconv_ref.hpp"
@@ -72,10 +73,7 @@ template <class T> std::vector<uint8_t> bytes_of(const T& v) {
 
 ConvGeom geom(int64_t C, int64_t H, int64_t W, int64_t OC, int64_t KH, int64_t KW, int64_t S = 1, int64_t D = 1,
               int64_t P = 0) {
-    ConvGeom g;
-    g.C = C, g.H = H, g.W = W, g.OC = OC, g.KH = KH, g.KW = KW, g.SH = g.SW = S, g.DH = g.DW = D;
-    g.PT = g.PL = g.PB = g.PR = P;
-    return with_output(g);
+    return conv_geom(C, H, W, OC, KH, KW, S, D, P);
 }
 
 // Every kind of conv case the native suite sweeps, at sizes the emulator runs in seconds.
@@ -136,25 +134,11 @@ std::vector<ConvCase> conv_cases(Isa isa, uint64_t base) {
     }
     // The vpmaddubsw plan (avx2 / avx512_core; conv_maddubs.hpp): realistic weights mix the three
     // perms, fast and exact vectors and zero units, for each oc_vecs.
-    for (int v = 1; v <= 2; ++v)
-        for (int shape = 0; shape < 3; ++shape) {
-            const int lanes = isa_lanes(isa);
-            ConvCase c = vary_conv_case(shape == 0   ? geom(64, 5, 9, 5 * lanes - 3, 3, 3, 1, 1, 1)
-                                        : shape == 1 ? geom(300, 1, 3, 3 * lanes, 1, 1)
-                                                     : geom(24, 6, 7, 2 * lanes + 5, 3, 3, 2, 1, 1),
-                                        case_seed(base, i));
-            c.in_levels = 256, c.normal_weights = true, c.small_weights = c.extreme = false, c.maddubs = true;
-            c.blocking = ConvBlocking{12 / v, v, lanes, true, isa};
-            add(c);
-        }
+    for (int v = 1; v <= kMaddubsMaxVecs; ++v)
+        for (int shape = 0; shape < 3; ++shape) add(maddubs_plan_case(isa, v, shape, case_seed(base, i)));
     // Segment split (spec §8.2): 2..8 runs of channels with their own step, asymmetric weights.
     for (int segs = 2; segs <= 8; segs += 2)
-        for (int shape = 0; shape < 2; ++shape) {
-            ConvCase c = vary_conv_case(shape == 0 ? geom(37, 5, 7, 21, 3, 3, 1, 1, 1) : geom(70, 1, 4, 40, 1, 1),
-                                        case_seed(base, i));
-            c.segments = segs, c.maddubs = false, c.asym_w = shape == 0;
-            add(c);
-        }
+        for (int shape = 0; shape < 2; ++shape) add(segment_split_case(segs, shape, case_seed(base, i)));
     for (auto mkn : {std::array<int64_t, 3>{1, 100, 64}, {1, 2048, 100}, {3, 17, 10}, {8, 300, 40}, {13, 64, 33}}) {
         ConvCase c = vary_conv_case(geom(mkn[1], 1, mkn[0], mkn[2], 1, 1), case_seed(base, i)); // FC
         add(c);

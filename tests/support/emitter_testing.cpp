@@ -59,6 +59,40 @@ double covered_fraction(const ConvGeom& g) {
     return covered(g.OH, g.SH, g.PT, g.DH, g.KH, g.H) * covered(g.OW, g.SW, g.PL, g.DW, g.KW, g.W);
 }
 
+ConvGeom conv_geom(int64_t C, int64_t H, int64_t W, int64_t OC, int64_t KH, int64_t KW, int64_t S, int64_t D,
+                   int64_t P) {
+    ConvGeom g;
+    g.C = C, g.H = H, g.W = W, g.OC = OC, g.KH = KH, g.KW = KW, g.SH = g.SW = S, g.DH = g.DW = D;
+    g.PT = g.PL = g.PB = g.PR = P;
+    return with_output(g);
+}
+
+ConvCase maddubs_plan_case(Isa isa, int v, int shape, uint64_t seed) {
+    const int lanes = isa_lanes(isa);
+    ConvCase c = vary_conv_case(shape == 0   ? conv_geom(64, 5, 9, 5 * lanes - 3, 3, 3, 1, 1, 1)
+                                : shape == 1 ? conv_geom(300, 1, 3, 3 * lanes, 1, 1)
+                                             : conv_geom(24, 6, 7, 2 * lanes + 5, 3, 3, 2, 1, 1),
+                                seed);
+    c.isa = isa;
+    c.in_levels = 256;
+    c.normal_weights = true;
+    c.small_weights = c.extreme = false;
+    c.maddubs = true;
+    c.blocking = ConvBlocking{12 / v, v, lanes, true, isa};
+    return c;
+}
+
+ConvCase segment_split_case(int segs, int shape, uint64_t seed) {
+    ConvCase c = vary_conv_case(shape == 0   ? conv_geom(37, 5, 7, 21, 3, 3, 1, 1, 1)
+                                : shape == 1 ? conv_geom(70, 1, 4, 40, 1, 1)
+                                             : conv_geom(11, 6, 6, 9, 3, 3, 2, 1, 1),
+                                seed);
+    c.segments = segs;
+    c.maddubs = false;
+    c.asym_w = (segs + shape) % 2 == 0;
+    return c;
+}
+
 ConvCase vary_conv_case(ConvGeom g, uint64_t seed) {
     std::mt19937_64 r(seed ^ 0x9E3779B97F4A7C15ull);
     auto coin = [&](int pct) { return static_cast<int>(r() % 100) < pct; };

@@ -63,6 +63,19 @@ struct ConvCase {
     std::string str() const;
 };
 
+// Conv geometry C x H x W -> OC with a KH x KW kernel, stride S, dilation D and padding P on every
+// side; OH / OW derived (with_output).
+ConvGeom conv_geom(int64_t C, int64_t H, int64_t W, int64_t OC, int64_t KH, int64_t KW, int64_t S = 1,
+                   int64_t D = 1, int64_t P = 0);
+
+// The vpmaddubsw plan's case `shape` (0..2) at oc_vecs v (conv_maddubs.hpp): realistic weights at
+// L_a = 256 and a 12/v x v blocking, so the three perms, mixed and all-exact units and zero units
+// all occur. The native sweep and the emulator run the same cases.
+ConvCase maddubs_plan_case(Isa isa, int v, int shape, uint64_t seed);
+// The segment split's case `shape` (0..2) with `segs` runs of channels (spec §8.2), asymmetric
+// weights on every other case.
+ConvCase segment_split_case(int segs, int shape, uint64_t seed);
+
 // A case on geometry g with every option a sweep does not pin (output mode, levels, weights,
 // post-ops, layout extras, call splitting, MXCSR, vpmaddubsw) drawn from `seed`.
 ConvCase vary_conv_case(ConvGeom g, uint64_t seed);
