@@ -1,5 +1,6 @@
 #include "emitters/fp32_eltwise.hpp"
 
+#include "emitters/fp32_stream.hpp"
 #include "emitters/generator.hpp"
 #include "emitters/isa_traits.hpp"
 #include "qjit/error.hpp"
@@ -36,8 +37,9 @@ using namespace Xbyak::util;
 // Compare predicates (vcmpps imm8).
 constexpr uint8_t kLtOq = 0x11, kGtOq = 0x1E, kNleUq = 0x06;
 
-// Registers: r8 a, rsi b, rdx dst, rcx remaining count, rax scratch. v0 x, v1 y, v2 result,
-// v3-v4 temporaries, v5 tail mask (VEX), v8 zero, v9-v12 constants, v13 broadcast operand.
+// Registers: r8 a, rsi b, rdx dst, rcx remaining count, rax / r9 scratch (emitters/fp32_stream).
+// v0 x, v1 y, v2 result, v3-v4 temporaries, v5 tail mask (VEX), v8 zero, v9-v12 constants, v13
+// broadcast operand.
 template <Isa I> class Fp32EltwiseEmitter {
     using T = IsaTraits<I>;
     using Vmm = typename T::Vmm;
@@ -63,46 +65,20 @@ public:
         const bool sa = binary_ && d_.bcast == Fp32Bcast::A, sb = binary_ && d_.bcast == Fp32Bcast::B;
         if (sa) g.vbroadcastss(v(13), g.dword[r8]);
         if (sb) g.vbroadcastss(v(13), g.dword[rsi]);
-        int mask_table = -1;
-        if constexpr (!T::evex) {
-            std::vector<int32_t> t(16, 0);
-            for (int i = 0; i < 8; ++i) t[static_cast<size_t>(i)] = -1;
-            mask_table = g.pool_i32(t);
-        }
-
-        Label loop, tail, done;
-        g.L(loop);
-        g.cmp(rcx, T::lanes);
-        g.jl(tail, Xbyak::CodeGenerator::T_NEAR);
-        load(g, false, sa, sb);
-        compute(g);
-        g.vmovups(g.ptr[rdx], v(2));
-        if (!sa) g.add(r8, T::vlen);
-        if (binary_ && !sb) g.add(rsi, T::vlen);
-        g.add(rdx, T::vlen);
-        g.sub(rcx, T::lanes);
-        g.jmp(loop, Xbyak::CodeGenerator::T_NEAR);
-
-        g.L(tail);
-        g.test(rcx, rcx);
-        g.jz(done, Xbyak::CodeGenerator::T_NEAR);
-        if constexpr (T::evex) {
-            g.mov(eax, 1);
-            g.shl(eax, cl);
-            g.dec(eax);
-            g.kmovw(k1, eax);
-        } else {
-            // lanes i < n: the table's dwords [8 - n, 16 - n)
-            g.load_pool_base(rax);
-            g.mov(r9, rcx);
-            g.neg(r9);
-            g.vmovups(v(5), g.ptr[rax + r9 * 4 + (mask_table + 32)]);
-        }
-        load(g, true, sa, sb);
-        compute(g);
-        if constexpr (T::evex) g.vmovups(g.ptr[rdx] | k1, v(2));
-        else g.vmaskmovps(g.ptr[rdx], v(5), v(2));
-        g.L(done);
+        Fp32Stream<I> stream(5);
+        stream.prepare(g);
+        stream.emit(
+            g,
+            [&](bool tail) {
+                load(g, stream, tail, sa, sb);
+                compute(g);
+                stream.store(g, g.ptr[rdx], v(2), tail);
+            },
+            [&] {
+                if (!sa) g.add(r8, T::vlen);
+                if (binary_ && !sb) g.add(rsi, T::vlen);
+                g.add(rdx, T::vlen);
+            });
         g.postamble();
     }
 
@@ -112,17 +88,12 @@ private:
     static Vmm v(int i) { return Vmm(i); }
 
     // v0 <- a, v1 <- b (binary); masked (zeroed) lanes past n in the tail.
-    void load(Generator& g, bool tail, bool sa, bool sb) const {
-        auto ld = [&](int dst, const Reg64& p) {
-            if (!tail) g.vmovups(v(dst), g.ptr[p]);
-            else if constexpr (T::evex) g.vmovups(v(dst) | k1 | T_z, g.ptr[p]);
-            else g.vmaskmovps(v(dst), v(5), g.ptr[p]);
-        };
+    void load(Generator& g, const Fp32Stream<I>& stream, bool tail, bool sa, bool sb) const {
         if (sa) g.vmovaps(v(0), v(13));
-        else ld(0, r8);
+        else stream.load(g, v(0), g.ptr[r8], tail);
         if (!binary_) return;
         if (sb) g.vmovaps(v(1), v(13));
-        else ld(1, rsi);
+        else stream.load(g, v(1), g.ptr[rsi], tail);
     }
 
     // v2 <- dst = where(mask(x cmp y, pred), src, dst): the blend of the reference's ternary.

@@ -15,6 +15,7 @@
 #include "jit/code_cache.hpp"
 #include "jit/eltwise_fold.hpp"
 #include "jit/fp32_eltwise_step.hpp"
+#include "jit/fp32_fq_step.hpp"
 #include "jit/kernel_key.hpp"
 #include "jit/kernel_steps.hpp"
 #include "jit/pool_fold.hpp"
@@ -381,6 +382,13 @@ const EmitterRule* find_rule(Ctx& c, const ir::Node& n) {
     return best;
 }
 
+// The highest fp32-kernel level the target includes (every level has AVX2 and FMA).
+Isa fp32_isa(const Ctx& c) {
+    for (Isa l : {Isa::avx512_core_vnni, Isa::avx512_core, Isa::avx2_vnni})
+        if (isa_includes(c.opt.isa, l)) return l;
+    return Isa::avx2;
+}
+
 // A float elementwise node as an fp32 JIT kernel (emitters/fp32_eltwise) on plain f32 slots, at
 // the highest level the target includes; false when no fp32 kernel applies (it stays interpreted).
 bool build_fp32_eltwise(Ctx& c, const ir::Node& n, const std::vector<int>& ins, int out_slot) {
@@ -392,17 +400,40 @@ bool build_fp32_eltwise(Ctx& c, const ir::Node& n, const std::vector<int>& ins, 
     if (slot(c, out_slot).kind != rt::SlotDesc::F32Plain) return false;
     const std::optional<Fp32EltwisePlan> p = plan_fp32_eltwise(n, shapes);
     if (!p) return false;
-    Isa isa = Isa::avx2;
-    for (Isa l : {Isa::avx512_core_vnni, Isa::avx512_core, Isa::avx2_vnni})
-        if (isa_includes(c.opt.isa, l)) {
-            isa = l;
-            break;
-        }
+    const Isa isa = fp32_isa(c);
     const Fp32EltwiseDesc& d = p->desc;
     std::shared_ptr<JitKernel> k =
         cached(KernelKey("fp32_eltwise", isa).i(static_cast<int>(d.op)).i(static_cast<int>(d.bcast)).f(d.p0).f(d.p1),
                [&] { return emit_fp32_eltwise(isa, d); });
     auto step = make_fp32_eltwise_step(k, *p, ins, out_slot);
+    step->info = jit_info(*k, n.name);
+    c.plan.steps.push_back(std::move(step));
+    return true;
+}
+
+// A FakeQuantize that stays in float, with constant ranges, as an fp32 JIT kernel
+// (emitters/fp32_fake_quantize); false when none applies (it stays interpreted).
+bool build_fp32_fake_quantize(Ctx& c, const ir::Node& n, const std::vector<int>& ins, int out_slot) {
+    if (n.op != ir::Op::FakeQuantize || ins.size() != 5) return false;
+    if (slot(c, ins[0]).kind != rt::SlotDesc::F32Plain || slot(c, out_slot).kind != rt::SlotDesc::F32Plain)
+        return false;
+    for (size_t i = 1; i < 5; ++i)
+        if (!c.g.is_constant(n.inputs[i])) return false;
+    auto range = [&](size_t i) -> const Tensor& { return c.g.node(n.inputs[i]).value; };
+    const std::optional<Fp32FqPlan> p =
+        plan_fp32_fake_quantize(n, slot(c, ins[0]).shape, range(1), range(2), range(3), range(4));
+    if (!p) return false;
+    const Isa isa = fp32_isa(c);
+    const Fp32FqDesc& d = p->desc;
+    std::shared_ptr<JitKernel> k = cached(KernelKey("fp32_fq", isa)
+                                              .i(static_cast<int>(d.mode))
+                                              .i(d.levels)
+                                              .vec(d.il)
+                                              .vec(d.ih)
+                                              .vec(d.ol)
+                                              .vec(d.oh),
+                                          [&] { return emit_fp32_fake_quantize(isa, d); });
+    auto step = make_fp32_fq_step(k, *p, ins[0], out_slot);
     step->info = jit_info(*k, n.name);
     c.plan.steps.push_back(std::move(step));
     return true;
@@ -439,7 +470,7 @@ void build_fallback(Ctx& c, const ir::Node& n) {
         ins.push_back(s);
         descs.push_back(slot(c, s));
     }
-    if (build_fp32_eltwise(c, n, ins, out_slot)) return;
+    if (build_fp32_eltwise(c, n, ins, out_slot) || build_fp32_fake_quantize(c, n, ins, out_slot)) return;
     c.plan.steps.push_back(rt::make_float_node_step(n, std::move(ins), std::move(descs), out_slot));
 }
 

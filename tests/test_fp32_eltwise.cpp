@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 #include <xmmintrin.h>
 
-#include <cfloat>
 #include <cstring>
 #include <random>
 
@@ -17,35 +16,14 @@
 #include "runtime/float_node_eval.hpp"
 #include "tests/support/chain_check.hpp"
 #include "tests/support/emitter_testing.hpp"
+#include "tests/support/fp32_values.hpp"
 #include "tests/support/x86_audit.hpp"
 
 namespace qjit::test {
 namespace {
 
-float bits(uint32_t u) {
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
-
-const std::vector<float>& specials() {
-    static const std::vector<float> v = {
-        bits(0x7fc00000), bits(0xffc00000), bits(0x7fc12345), bits(0x7f800001) /* sNaN */, bits(0xff812345),
-        INFINITY, -INFINITY, 0.f, -0.f, bits(0x00000001), bits(0x80000001), bits(0x007fffff), bits(0x807fffff),
-        bits(0x00400000), FLT_MIN, -FLT_MIN, FLT_MAX, -FLT_MAX, 1.f, -1.f, 3.f, -3.f, 6.f, -6.f, 0.5f, -0.5f,
-        2.5f, 1e-30f, -1e-30f, 1e30f, -1e30f};
-    return v;
-}
-
-std::vector<float> values(std::mt19937_64& rng, int64_t n) {
-    std::uniform_real_distribution<float> u(-8.f, 8.f);
-    std::vector<float> v(static_cast<size_t>(n));
-    for (float& x : v) {
-        const uint64_t r = rng() % 4;
-        x = r == 0 ? specials()[rng() % specials().size()] : r == 1 ? bits(static_cast<uint32_t>(rng())) : u(rng);
-    }
-    return v;
-}
+float bits(uint32_t u) { return float_bits(u); }
+std::vector<float> values(std::mt19937_64& rng, int64_t n) { return random_floats(rng, n); }
 
 ir::Op ir_op(Fp32Op op) {
     switch (op) {
@@ -97,19 +75,7 @@ std::vector<Fp32EltwiseDesc> descs() {
     return v;
 }
 
-std::string hex_diff(const Tensor& want, const std::vector<float>& got) {
-    for (size_t i = 0; i < got.size(); ++i) {
-        uint32_t a, b;
-        std::memcpy(&a, want.data<float>() + i, 4);
-        std::memcpy(&b, &got[i], 4);
-        if (a != b) {
-            char buf[96];
-            std::snprintf(buf, sizeof buf, "element %zu: ref 0x%08x, jit 0x%08x", i, a, b);
-            return buf;
-        }
-    }
-    return "";
-}
+std::string hex_diff(const Tensor& want, const std::vector<float>& got) { return first_bit_difference(want, got); }
 
 class Fp32Eltwise : public ::testing::TestWithParam<Isa> {
 protected:
