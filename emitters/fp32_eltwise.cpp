@@ -1,6 +1,7 @@
 #include "emitters/fp32_eltwise.hpp"
 
 #include "emitters/fp32_stream.hpp"
+#include "emitters/fp32_transcendental.hpp"
 #include "emitters/generator.hpp"
 #include "emitters/isa_traits.hpp"
 #include "qjit/error.hpp"
@@ -19,11 +20,13 @@ const char* fp32_op_name(Fp32Op op) {
     case Fp32Op::Add: return "add";
     case Fp32Op::Subtract: return "sub";
     case Fp32Op::Multiply: return "mul";
+    case Fp32Op::Sigmoid: return "sigmoid";
     }
     return "?";
 }
 
 std::string fp32_eltwise_kernel_name(const Fp32EltwiseDesc& d, Isa isa) {
+    if (d.op == Fp32Op::Sigmoid) return "fp32_sigmoid__avx2";
     std::string s = std::string("fp32_") + fp32_op_name(d.op);
     if (fp32_op_binary(d.op) && d.bcast != Fp32Bcast::None) s += d.bcast == Fp32Bcast::A ? "_bcast_a" : "_bcast_b";
     return s + "__" + to_string(isa);
@@ -149,6 +152,7 @@ private:
             g.vmaxps(t, t, zero);
             g.vmulps(r, x, t);
             break;
+        case Fp32Op::Sigmoid: break; // emitters/fp32_transcendental
         }
     }
 
@@ -166,6 +170,7 @@ template <Isa I> std::unique_ptr<JitKernel> build(const Fp32EltwiseDesc& d) {
 } // namespace
 
 std::unique_ptr<JitKernel> emit_fp32_eltwise(Isa isa, const Fp32EltwiseDesc& d) {
+    if (d.op == Fp32Op::Sigmoid) return emit_fp32_sigmoid();
     switch (isa) {
     case Isa::avx2: return build<Isa::avx2>(d);
     case Isa::avx2_vnni: return build<Isa::avx2_vnni>(d);

@@ -21,7 +21,8 @@
 
 namespace qjit {
 
-enum class Fp32Op { Relu, Clamp, LeakyRelu, HardSigmoid, HardSwish, Add, Subtract, Multiply };
+// Sigmoid is emitters/fp32_transcendental's kernel (AVX2 code at every level, same argument layout).
+enum class Fp32Op { Relu, Clamp, LeakyRelu, HardSigmoid, HardSwish, Add, Subtract, Multiply, Sigmoid };
 // Binary ops: None = both operands are n consecutive floats; A / B = that operand is one float
 // broadcast over the n elements.
 enum class Fp32Bcast { None, A, B };

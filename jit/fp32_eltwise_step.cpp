@@ -18,6 +18,7 @@ std::optional<Fp32EltwiseDesc> desc_of(const ir::Node& n) {
     case ir::Op::Add: d.op = Fp32Op::Add; break;
     case ir::Op::Subtract: d.op = Fp32Op::Subtract; break;
     case ir::Op::Multiply: d.op = Fp32Op::Multiply; break;
+    case ir::Op::Sigmoid: d.op = Fp32Op::Sigmoid; break;
     default: return std::nullopt;
     }
     return d;

@@ -10,12 +10,14 @@
 #include "emitters/group_conv.hpp"
 #include "emitters/pool.hpp"
 #include "emitters/eltwise.hpp"
+#include "emitters/fp32_transcendental.hpp"
 #include "emitters/quantize.hpp"
 #include "isa/isa.hpp"
 #include "jit/code_cache.hpp"
 #include "jit/eltwise_fold.hpp"
 #include "jit/fp32_eltwise_step.hpp"
 #include "jit/fp32_fq_step.hpp"
+#include "jit/fp32_softmax_step.hpp"
 #include "jit/kernel_key.hpp"
 #include "jit/kernel_steps.hpp"
 #include "jit/pool_fold.hpp"
@@ -439,6 +441,22 @@ bool build_fp32_fake_quantize(Ctx& c, const ir::Node& n, const std::vector<int>&
     return true;
 }
 
+// A Softmax over the innermost axis as the fp32 row kernel (emitters/fp32_transcendental, AVX2 code
+// at every level); false otherwise (it stays interpreted).
+bool build_fp32_softmax(Ctx& c, const ir::Node& n, const std::vector<int>& ins, int out_slot) {
+    if (n.op != ir::Op::Softmax || ins.size() != 1 || slot(c, ins[0]).kind != rt::SlotDesc::F32Plain ||
+        slot(c, out_slot).kind != rt::SlotDesc::F32Plain)
+        return false;
+    const std::optional<Fp32SoftmaxPlan> p = plan_fp32_softmax(n, slot(c, ins[0]).shape);
+    if (!p) return false;
+    std::shared_ptr<JitKernel> k =
+        cached(KernelKey("fp32_softmax_row", Isa::avx2), [] { return emit_fp32_softmax_row(); });
+    auto step = make_fp32_softmax_step(k, *p, ins[0], out_slot);
+    step->info = jit_info(*k, n.name);
+    c.plan.steps.push_back(std::move(step));
+    return true;
+}
+
 void build_fallback(Ctx& c, const ir::Node& n) {
     const int out_slot = c.slot_of[static_cast<size_t>(n.id)];
     switch (n.op) {
@@ -470,7 +488,9 @@ void build_fallback(Ctx& c, const ir::Node& n) {
         ins.push_back(s);
         descs.push_back(slot(c, s));
     }
-    if (build_fp32_eltwise(c, n, ins, out_slot) || build_fp32_fake_quantize(c, n, ins, out_slot)) return;
+    if (build_fp32_eltwise(c, n, ins, out_slot) || build_fp32_fake_quantize(c, n, ins, out_slot) ||
+        build_fp32_softmax(c, n, ins, out_slot))
+        return;
     c.plan.steps.push_back(rt::make_float_node_step(n, std::move(ins), std::move(descs), out_slot));
 }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "jit/exp_math.hpp"
 #include "qjit/error.hpp"
 #include "runtime/ref_ops.hpp"
 
@@ -52,7 +53,7 @@ Tensor subtract(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sigmoid(const Tensor& x) {
-    return unary(x, [](float v) { return static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(v)))); });
+    return unary(x, [](float v) { return fpm::sigmoid(v); });
 }
 
 Tensor hard_sigmoid(const Tensor& x, float alpha, float beta) {
@@ -83,7 +84,11 @@ Tensor softmax(const Tensor& x, int64_t axis) {
             float mx = -INFINITY;
             for (int64_t i = 0; i < n; ++i) mx = std::max(mx, a[base + i * inner]);
             double sum = 0;
-            for (int64_t i = 0; i < n; ++i) sum += e[static_cast<size_t>(i)] = std::exp(static_cast<double>(a[base + i * inner]) - mx);
+            for (int64_t i = 0; i < n; ++i) {
+                const double ei = fpm::exp_fixed(static_cast<double>(a[base + i * inner]) - mx);
+                e[static_cast<size_t>(i)] = ei;
+                sum = std::isnan(sum) ? sum : sum + ei; // a NaN sum keeps its payload (x86's first operand)
+            }
             for (int64_t i = 0; i < n; ++i) o[base + i * inner] = static_cast<float>(e[static_cast<size_t>(i)] / sum);
         }
     return y;

@@ -11,7 +11,7 @@
 namespace qjit::ref {
 
 Tensor subtract(const Tensor& a, const Tensor& b); // numpy broadcast
-Tensor sigmoid(const Tensor& x);                   // 1 / (1 + exp(-x)), exp in fp64, one rounding
+Tensor sigmoid(const Tensor& x);                   // 1 / (1 + exp(-x)), fp64 (jit/exp_math), one rounding
 Tensor hard_sigmoid(const Tensor& x, float alpha, float beta);
 Tensor hard_swish(const Tensor& x);
 Tensor leaky_relu(const Tensor& x, float alpha);

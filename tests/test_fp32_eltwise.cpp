@@ -35,6 +35,7 @@ ir::Op ir_op(Fp32Op op) {
     case Fp32Op::Add: return ir::Op::Add;
     case Fp32Op::Subtract: return ir::Op::Subtract;
     case Fp32Op::Multiply: return ir::Op::Multiply;
+    case Fp32Op::Sigmoid: return ir::Op::Sigmoid;
     }
     return ir::Op::Relu;
 }
