@@ -615,6 +615,14 @@ rt::Plan schedule(const ir::Graph& g, const ScheduleOptions& opt) {
             c.plan.steps.push_back(rt::make_relayout_step(slot(c, in), in, slot(c, out), out, n.name));
             continue;
         }
+        case ir::Op::Transpose: // on level indices (propagate_dequantize): a copy in the new axis order
+            if (n.type == ElemType::u8) {
+                const int in = c.slot_of[static_cast<size_t>(n.inputs[0])];
+                const int out = c.slot_of[static_cast<size_t>(id)];
+                c.plan.steps.push_back(rt::make_relayout_step(slot(c, in), in, slot(c, out), out, n.name, n.ints));
+                continue;
+            }
+            break;
         default: break;
         }
         if (const EmitterRule* r = find_rule(c, n))

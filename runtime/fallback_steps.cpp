@@ -5,6 +5,7 @@
 #include "runtime/act_layout.hpp"
 #include "runtime/float_node_eval.hpp"
 #include "runtime/oracle_b.hpp"
+#include "runtime/ref_ops_extra.hpp"
 
 namespace qjit::rt {
 namespace {
@@ -50,13 +51,18 @@ private:
 
 class RelayoutStep final : public Step {
 public:
-    RelayoutStep(SlotDesc from, int f, SlotDesc to, int t) : from_(std::move(from)), to_(std::move(to)), f_(f), t_(t) {
+    RelayoutStep(SlotDesc from, int f, SlotDesc to, int t, std::vector<int64_t> perm = {})
+        : from_(std::move(from)), to_(std::move(to)), f_(f), t_(t), perm_(std::move(perm)) {
         from_.init.clear();
         to_.init.clear();
     }
     int64_t work_items() const override { return 1; }
     void run(uint8_t* const* slots, int64_t, int64_t) const override {
         Tensor v = read_logical(from_, slots[f_]);
+        if (!perm_.empty()) {
+            write_logical(to_, ref::transpose(v, perm_), slots[t_]);
+            return;
+        }
         Tensor r(v.type(), to_.shape);
         std::memcpy(r.raw(), v.raw(), v.bytes());
         write_logical(to_, r, slots[t_]);
@@ -65,6 +71,7 @@ public:
 private:
     SlotDesc from_, to_;
     int f_, t_;
+    std::vector<int64_t> perm_;
 };
 
 class QuantRefStep final : public Step {
@@ -112,9 +119,11 @@ std::unique_ptr<Step> make_act_to_plain_step(const SlotDesc& from, int from_slot
 }
 
 std::unique_ptr<Step> make_relayout_step(const SlotDesc& from, int from_slot, const SlotDesc& to, int to_slot,
-                                         const std::string& node) {
-    auto s = std::make_unique<RelayoutStep>(from, from_slot, to, to_slot);
-    s->info = fallback_info(std::string("reshape_") + (from.kind == SlotDesc::U8Act ? "u8" : "f32"), node);
+                                         const std::string& node, const std::vector<int64_t>& perm) {
+    auto s = std::make_unique<RelayoutStep>(from, from_slot, to, to_slot, perm);
+    s->info = fallback_info(std::string(perm.empty() ? "reshape_" : "transpose_") +
+                                (from.kind == SlotDesc::U8Act ? "u8" : "f32"),
+                            node);
     return s;
 }
 

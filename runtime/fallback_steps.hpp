@@ -14,9 +14,10 @@ std::unique_ptr<Step> make_float_node_step(const ir::Node& node, std::vector<int
                                            std::vector<SlotDesc> in_descs, int out_slot);
 // Activation-layout f32 (QConv float output) -> plain logical f32.
 std::unique_ptr<Step> make_act_to_plain_step(const SlotDesc& from, int from_slot, int to_slot);
-// Any slot -> another slot of the same logical contents, different shape/layout (u8 or f32 Reshape).
+// Any slot -> another slot of the same logical contents, different shape/layout (u8 or f32 Reshape);
+// with `perm`, the contents in that axis order (a Transpose of level indices).
 std::unique_ptr<Step> make_relayout_step(const SlotDesc& from, int from_slot, const SlotDesc& to, int to_slot,
-                                         const std::string& node);
+                                         const std::string& node, const std::vector<int64_t>& perm = {});
 // Elementwise Quantize / Dequantize between a plain f32 slot and a u8 activation slot, scalar code
 // (for layouts the JIT kernels do not cover, e.g. per-channel params on rank-2 tensors).
 std::unique_ptr<Step> make_quantize_ref_step(const ir::Node& node, const SlotDesc& from, int from_slot,

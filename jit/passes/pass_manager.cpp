@@ -44,7 +44,6 @@ std::vector<std::string> fp32_fallback_nodes(const ir::Graph& g) {
         case ir::Op::HardSwish:
         case ir::Op::LeakyRelu:
         case ir::Op::Softmax:
-        case ir::Op::Transpose:
         case ir::Op::Pad:
         case ir::Op::Resize:
         case ir::Op::Tile:
@@ -53,7 +52,8 @@ std::vector<std::string> fp32_fallback_nodes(const ir::Graph& g) {
         case ir::Op::MaxPool: // on u8 level indices it is quantized (propagate_dequantize)
             if (n.type == ElemType::f32) r.push_back(n.name);
             break;
-        case ir::Op::Concat: // a u8 Concat is a copy of level indices
+        case ir::Op::Concat:    // a u8 Concat is a copy of level indices
+        case ir::Op::Transpose: // so is a u8 Transpose
             if (n.type == ElemType::f32) r.push_back(n.name);
             break;
         default:

@@ -1,5 +1,5 @@
 // Pass 3: move Dequantize forward through linear ops and into Convolution/MatMul (spec §3, §8.1).
-//  (a) Dequantize -> Reshape           => Reshape(u8 k) -> Dequantize
+//  (a) Dequantize -> Reshape/Transpose => Reshape/Transpose(u8 k) -> Dequantize (per-channel: axes 0, 1 kept)
 //  (b) Dequantize -> Conv / MatMul      => QConv (u8 k in, f32 out) when the weights were folded
 //  (c) QConv(f32) -> Add/Multiply const => post-op Bias/Shift/Scale; -> Relu/Clamp => post-op Clamp
 //  (d) Dequantize -> Relu / Clamp       => removed when it cannot change any dequantized value
@@ -41,29 +41,47 @@ bool uniform(const ChannelVec& v) {
     return true;
 }
 
-// ---- (a) Dequantize -> Reshape --------------------------------------------------------------
-bool swap_reshape(ir::Graph& g, int did, int rid) {
+// ---- (a) Dequantize -> Reshape / Transpose ---------------------------------------------------
+// Replaces Dequantize(did) -> x(xid) by x on the level indices -> Dequantize (the params are metadata
+// of the tensor: spec §3 Reshape and Transpose rows).
+bool move_below(ir::Graph& g, int did, int xid) {
     const ir::Node d = g.node(did);
-    const ir::Node r = g.node(rid);
+    const ir::Node x = g.node(xid);
+    if (x.shape.size() < 2 || x.shape.size() > 4) return false; // u8 tensors have rank 2..4
+    ir::Node nx = x;
+    nx.inputs = {d.inputs[0]};
+    nx.type = ElemType::u8;
+    const int nxid = g.add(std::move(nx));
+    ir::Node nd = d;
+    nd.inputs = {nxid};
+    nd.shape = x.shape;
+    const int ndid = g.add(std::move(nd));
+    g.replace_uses(xid, ndid);
+    g.remove_dead();
+    g.node(ndid).name = detail::unique_name(g, d.name, ndid);
+    return true;
+}
+
+// Per-channel params need the channel axis (1) and the axis before it kept.
+bool swap_reshape(ir::Graph& g, int did, int rid) {
+    const ir::Node& d = g.node(did);
+    const ir::Node& r = g.node(rid);
     if (r.inputs.size() != 1) return false;
     const Shape& in = d.shape;
     const Shape& out = r.shape;
     const bool keeps_channel = in.size() >= 2 && out.size() >= 2 && in[0] == out[0] && in[1] == out[1];
     if (d.act->per_channel() && !keeps_channel) return false;
-    if (out.size() < 2 || out.size() > 4) return false; // u8 tensors have rank 2..4
+    return move_below(g, did, rid);
+}
 
-    ir::Node nr = r;
-    nr.inputs = {d.inputs[0]};
-    nr.type = ElemType::u8;
-    const int nrid = g.add(std::move(nr));
-    ir::Node nd = d;
-    nd.inputs = {nrid};
-    nd.shape = out;
-    const int ndid = g.add(std::move(nd));
-    g.replace_uses(rid, ndid);
-    g.remove_dead();
-    g.node(ndid).name = detail::unique_name(g, d.name, ndid);
-    return true;
+// Per-channel params need a permutation that keeps axes 0 and 1 first; per-tensor params allow any.
+bool swap_transpose(ir::Graph& g, int did, int tid) {
+    const ir::Node& d = g.node(did);
+    const ir::Node& t = g.node(tid);
+    if (t.inputs.size() != 1 || t.ints.size() != d.shape.size()) return false;
+    const bool keeps_channel = t.ints.size() >= 2 && t.ints[0] == 0 && t.ints[1] == 1;
+    if (d.act->per_channel() && !keeps_channel) return false;
+    return move_below(g, did, tid);
 }
 
 // ---- (b) Dequantize -> Convolution / MatMul ---------------------------------------------------
@@ -308,6 +326,7 @@ bool step(ir::Graph& g) {
             for (int x : u) {
                 const ir::Op op = g.node(x).op;
                 if (op == ir::Op::Reshape && swap_reshape(g, id, x)) return true;
+                if (op == ir::Op::Transpose && swap_transpose(g, id, x)) return true;
                 if ((op == ir::Op::Relu || op == ir::Op::Clamp) && remove_noop(g, id, x)) return true;
                 if ((op == ir::Op::Convolution || op == ir::Op::MatMul) && to_qconv(g, id, x)) return true;
                 if (op == ir::Op::GroupConvolution && to_qconv(g, id, x)) return true;
