@@ -383,9 +383,40 @@ public:
         }
     }
 
+    // fp32 ops between quantized blocks: a Sigmoid gate, a FakeQuantize that stays float (ranges along
+    // the last axis), a Softmax (innermost axis: the JIT row kernel; channel axis: interpreted).
+    void float_block(const Shape& s) {
+        switch (u(3)) {
+        case 0:
+            tag("sigmoid");
+            note("sigmoid gate");
+            set_current(g.multiply(nm("gate"), g.sigmoid(nm("sigmoid"), x), x));
+            break;
+        case 1: {
+            const int64_t w = s[3];
+            std::vector<float> lo(static_cast<size_t>(w)), hi(static_cast<size_t>(w));
+            for (size_t i = 0; i < lo.size(); ++i) lo[i] = uni(-2.f, -0.1f), hi[i] = uni(0.1f, 2.f);
+            const NodeRef l = cst(nm("fl_lo"), {1, 1, 1, w}, lo), h = cst(nm("fl_hi"), {1, 1, 1, w}, hi);
+            tag("fq_float_last_axis");
+            note("float fq along w");
+            x = g.fake_quantize(nm("fq_float"), x, l, h, l, h, pick<int64_t>({16, 255, 256}));
+            x_fq = false;
+            if (chance(0.5)) set_current(x, 1.0);
+            break;
+        }
+        default: {
+            const int64_t axis = pick<int64_t>({1, 3});
+            tag(axis == 3 ? "softmax_innermost" : "softmax_channel");
+            note("softmax axis " + std::to_string(axis));
+            set_current(g.softmax(nm("softmax"), x, axis));
+            break;
+        }
+        }
+    }
+
     void block() {
         const Shape s = g.shape_of(x);
-        switch (u(10)) {
+        switch (u(12)) {
         case 0: case 1: case 2: set_current(conv_block(x)); break;
         case 3: { // Add / Multiply of two branches
             const bool mul = chance(0.35);
@@ -469,6 +500,16 @@ public:
             set_current(x, 1.0);
             break;
         }
+        case 8: { // Transpose of the (usually quantized) tensor: level indices move, params follow (spec §3)
+            const bool hw = chance(0.7);
+            const std::vector<int64_t> perm = hw ? std::vector<int64_t>{0, 1, 3, 2} : std::vector<int64_t>{0, 2, 3, 1};
+            tag(hw ? "transpose_hw" : "transpose_moves_channel");
+            note(hw ? "transpose hw" : "transpose nchw->nhwc");
+            x = g.transpose(nm("transpose"), x, perm);
+            x_fq = false;
+            break;
+        }
+        case 9: float_block(s); break;
         default: set_current(conv_block(x)); break;
         }
         // One FQ feeding both an int8 and a float consumer.
