@@ -185,12 +185,76 @@ void softmax_row_kernel(Generator& g) {
     g.postamble();
 }
 
+// Registers: r8 src, rdx dst, rcx n, r10 stride, rsi axis counter, r9 element pointer, rax pool base;
+// xmm0 running max (4 floats), ymm1 x (double), ymm2 e, ymm3 max (double), xmm4 loaded x, xmm5 lane mask,
+// ymm6-13 exp, ymm14 sum.
+void softmax_cols_kernel(Generator& g) {
+    g.preamble({});
+    g.mov(r8, g.ptr[rdi]);
+    g.mov(rdx, g.ptr[rdi + 8]);
+    g.mov(rcx, g.ptr[rdi + 16]);
+    g.mov(r10, g.ptr[rdi + 24]);
+    const ExpYmm exp(g);
+    const int neg_inf = g.pool_f32({-__builtin_inff()});
+    std::vector<int32_t> t(8, 0);
+    for (int i = 0; i < 4; ++i) t[static_cast<size_t>(i)] = -1;
+    const int table = g.pool_i32(t);
+    // lanes i < count: the table's dwords [4 - count, 8 - count)
+    g.load_pool_base(rax);
+    g.mov(r9, g.ptr[rdi + 32]);
+    g.neg(r9);
+    g.vmovups(xmm5, g.ptr[rax + r9 * 4 + (table + 16)]);
+
+    // for every axis element: body() with r9 at the element of src (and r11 of dst)
+    auto axis_loop = [&](const std::function<void()>& body) {
+        Label again;
+        g.mov(r9, r8);
+        g.mov(r11, rdx);
+        g.mov(rsi, rcx);
+        g.L(again);
+        body();
+        g.add(r9, r10);
+        g.add(r11, r10);
+        g.dec(rsi);
+        g.jnz(again, CodeGenerator::T_NEAR);
+    };
+    auto exp_of = [&] {
+        g.vmaskmovps(xmm4, xmm5, g.ptr[r9]);
+        g.vcvtps2pd(ymm1, xmm4);
+        g.vsubpd(ymm1, ymm1, ymm3);
+        exp(g, ymm1, ymm2);
+    };
+
+    g.vbroadcastss(xmm0, g.pool(neg_inf));
+    axis_loop([&] {
+        g.vmaskmovps(xmm4, xmm5, g.ptr[r9]);
+        g.vmaxps(xmm0, xmm4, xmm0); // std::max(mx, v)
+    });
+    g.vcvtps2pd(ymm3, xmm0);
+    g.vxorpd(ymm14, ymm14, ymm14);
+    axis_loop([&] {
+        exp_of();
+        g.vaddpd(ymm14, ymm14, ymm2); // a NaN sum is the first source: it stays
+    });
+    axis_loop([&] {
+        exp_of();
+        g.vdivpd(ymm2, ymm2, ymm14);
+        g.vcvtpd2ps(xmm2, ymm2);
+        g.vmaskmovps(g.ptr[r11], xmm5, xmm2);
+    });
+    g.postamble();
+}
+
 } // namespace
 
 std::unique_ptr<JitKernel> emit_fp32_sigmoid() { return build_kernel("fp32_sigmoid__avx2", 8192, sigmoid_kernel); }
 
 std::unique_ptr<JitKernel> emit_fp32_softmax_row() {
     return build_kernel("fp32_softmax_row__avx2", 8192, softmax_row_kernel);
+}
+
+std::unique_ptr<JitKernel> emit_fp32_softmax_cols() {
+    return build_kernel("fp32_softmax_cols__avx2", 8192, softmax_cols_kernel);
 }
 
 } // namespace qjit

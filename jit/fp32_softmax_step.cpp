@@ -1,5 +1,7 @@
 #include "jit/fp32_softmax_step.hpp"
 
+#include <algorithm>
+
 #include "emitters/fp32_transcendental.hpp"
 
 namespace qjit {
@@ -9,12 +11,19 @@ class Fp32SoftmaxStep final : public rt::Step {
 public:
     Fp32SoftmaxStep(std::shared_ptr<JitKernel> k, const Fp32SoftmaxPlan& p, int in, int out)
         : k_(std::move(k)), p_(p), in_(in), out_(out) {}
-    int64_t work_items() const override { return p_.rows; }
+    int64_t work_items() const override { return p_.items(); }
     void run(uint8_t* const* slots, int64_t begin, int64_t end) const override {
         const float* x = reinterpret_cast<const float*>(slots[in_]);
         float* y = reinterpret_cast<float*>(slots[out_]);
+        const int64_t blocks = (p_.inner + 3) / 4;
         for (int64_t r = begin; r < end; ++r) {
-            const Fp32SoftmaxArgs a{x + r * p_.n, y + r * p_.n, p_.n};
+            if (p_.rows()) {
+                const Fp32SoftmaxArgs a{x + r * p_.n, y + r * p_.n, p_.n};
+                k_->call(&a);
+                continue;
+            }
+            const int64_t q = (r % blocks) * 4, off = (r / blocks) * p_.n * p_.inner + q;
+            const Fp32SoftmaxColsArgs a{x + off, y + off, p_.n, p_.inner * 4, std::min<int64_t>(4, p_.inner - q)};
             k_->call(&a);
         }
     }
@@ -31,13 +40,15 @@ std::optional<Fp32SoftmaxPlan> plan_fp32_softmax(const ir::Node& n, const Shape&
     const int64_t rank = static_cast<int64_t>(x_shape.size());
     if (n.op != ir::Op::Softmax || n.type != ElemType::f32 || x_shape != n.shape || n.axis < 0 || n.axis >= rank)
         return std::nullopt;
-    for (int64_t d = n.axis + 1; d < rank; ++d)
-        if (x_shape[static_cast<size_t>(d)] != 1) return std::nullopt;
     Fp32SoftmaxPlan p;
-    p.n = x_shape[static_cast<size_t>(n.axis)];
-    const int64_t total = num_elements(x_shape);
-    if (p.n <= 0 || total <= 0) return std::nullopt;
-    p.rows = total / p.n;
+    p.outer = p.inner = 1;
+    for (int64_t d = 0; d < rank; ++d) {
+        const int64_t e = x_shape[static_cast<size_t>(d)];
+        if (d < n.axis) p.outer *= e;
+        else if (d > n.axis) p.inner *= e;
+        else p.n = e;
+    }
+    if (p.n <= 0 || p.outer <= 0 || p.inner <= 0) return std::nullopt;
     return p;
 }
 

@@ -441,8 +441,8 @@ bool build_fp32_fake_quantize(Ctx& c, const ir::Node& n, const std::vector<int>&
     return true;
 }
 
-// A Softmax over the innermost axis as the fp32 row kernel (emitters/fp32_transcendental, AVX2 code
-// at every level); false otherwise (it stays interpreted).
+// A Softmax as an fp32 kernel (emitters/fp32_transcendental, AVX2 code at every level): the row kernel
+// over the innermost axis, the strided kernel otherwise; false when none applies (it stays interpreted).
 bool build_fp32_softmax(Ctx& c, const ir::Node& n, const std::vector<int>& ins, int out_slot) {
     if (n.op != ir::Op::Softmax || ins.size() != 1 || slot(c, ins[0]).kind != rt::SlotDesc::F32Plain ||
         slot(c, out_slot).kind != rt::SlotDesc::F32Plain)
@@ -450,7 +450,8 @@ bool build_fp32_softmax(Ctx& c, const ir::Node& n, const std::vector<int>& ins, 
     const std::optional<Fp32SoftmaxPlan> p = plan_fp32_softmax(n, slot(c, ins[0]).shape);
     if (!p) return false;
     std::shared_ptr<JitKernel> k =
-        cached(KernelKey("fp32_softmax_row", Isa::avx2), [] { return emit_fp32_softmax_row(); });
+        p->rows() ? cached(KernelKey("fp32_softmax_row", Isa::avx2), [] { return emit_fp32_softmax_row(); })
+                  : cached(KernelKey("fp32_softmax_cols", Isa::avx2), [] { return emit_fp32_softmax_cols(); });
     auto step = make_fp32_softmax_step(k, *p, ins[0], out_slot);
     step->info = jit_info(*k, n.name);
     c.plan.steps.push_back(std::move(step));

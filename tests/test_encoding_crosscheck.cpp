@@ -141,6 +141,8 @@ TEST(EncodingCrossCheck, XbyakAndAsmjitAgreeOnEveryFormTheEmittersUse) {
          [](ax::Assembler& a) { a.vcvtps2pd(ax::ymm1, ax::xmmword_ptr(ax::r8, ax::r9, 2)); }},
         {"vcvtpd2ps xmm, ymm", "AVX", [](XGen& g) { g.vcvtpd2ps(xmm3, ymm3); },
          [](ax::Assembler& a) { a.vcvtpd2ps(ax::xmm3, ax::ymm3); }},
+        {"vmaskmovps mem, xmm, xmm", "AVX", [](XGen& g) { g.vmaskmovps(g.ptr[r11], xmm5, xmm2); },
+         [](ax::Assembler& a) { a.vmaskmovps(ax::xmmword_ptr(ax::r11), ax::xmm5, ax::xmm2); }},
         {"kmovq k2, mem", "AVX512BW_KOP", [](XGen& g) { g.kmovq(k2, g.ptr[rbx + 0x40]); },
          [](ax::Assembler& a) { a.kmovq(ax::k2, ax::qword_ptr(ax::rbx, 0x40)); }},
         {"kmovw k3, mem", "AVX512F_KOP", [](XGen& g) { g.kmovw(k3, g.word[rbx + 0x40]); },

@@ -142,7 +142,8 @@ TEST_P(Fp32Transcendental, SoftmaxRowEveryLengthSpecialValuesBitExact) {
 TEST(Fp32TranscendentalCode, InstructionAudit) {
     Fp32EltwiseDesc d;
     d.op = Fp32Op::Sigmoid;
-    for (const std::unique_ptr<JitKernel>& k : {emit_fp32_eltwise(Isa::avx2, d), emit_fp32_softmax_row()}) {
+    for (const std::unique_ptr<JitKernel>& k :
+         {emit_fp32_eltwise(Isa::avx2, d), emit_fp32_softmax_row(), emit_fp32_softmax_cols()}) {
         const ZAudit z = expect_clean_kernel(*k, Isa::avx2);
         for (const char* banned : {"vfmadd231pd", "vfmadd213pd", "vrcpps", "vrcp14ps", "vrsqrtps"})
             EXPECT_EQ(z.count(banned), 0) << k->name << " " << banned;
@@ -150,18 +151,36 @@ TEST(Fp32TranscendentalCode, InstructionAudit) {
     }
 }
 
-TEST(Fp32SoftmaxPlan, InnermostAxisOnly) {
-    ir::Node n;
-    n.op = ir::Op::Softmax;
-    n.type = ElemType::f32;
-    n.shape = {2, 10, 1, 1};
-    n.axis = 1;
-    const std::optional<Fp32SoftmaxPlan> p = plan_fp32_softmax(n, n.shape);
-    ASSERT_TRUE(p.has_value());
-    EXPECT_EQ(p->rows, 2);
-    EXPECT_EQ(p->n, 10);
-    n.shape = {2, 10, 3};
-    EXPECT_FALSE(plan_fp32_softmax(n, n.shape).has_value()); // a strided axis stays interpreted
+// Softmax along every axis of a 4-D tensor through the step (row or strided kernel), inner sizes
+// across the 4-lane blocks and their tails, work split in two, against ref::softmax.
+TEST_P(Fp32Transcendental, SoftmaxStepEveryAxisBitExact) {
+    const std::shared_ptr<JitKernel> row = emit_fp32_softmax_row(), cols = emit_fp32_softmax_cols();
+    std::mt19937_64 rng(0xa515);
+    std::normal_distribution<float> nd(0.f, 3.f);
+    for (const Shape& s : {Shape{2, 5, 3, 7}, Shape{1, 9, 1, 1}, Shape{3, 1, 4, 2}, Shape{1, 33, 2, 5}})
+        for (int64_t axis = 0; axis < 4; ++axis)
+            for (int rep = 0; rep < 2; ++rep) {
+                ir::Node n;
+                n.op = ir::Op::Softmax;
+                n.type = ElemType::f32;
+                n.shape = s;
+                n.axis = axis;
+                const std::optional<Fp32SoftmaxPlan> p = plan_fp32_softmax(n, s);
+                ASSERT_TRUE(p.has_value());
+                SCOPED_TRACE(to_string(s) + " axis " + std::to_string(axis) + " rep " + std::to_string(rep));
+                std::vector<float> v(static_cast<size_t>(num_elements(s)));
+                for (float& f : v) f = nd(rng);
+                if (rep == 1) v = random_floats(rng, num_elements(s));
+                Tensor x = Tensor::f32(s, v), y(ElemType::f32, s);
+                auto step = make_fp32_softmax_step(p->rows() ? row : cols, *p, 0, 1);
+                uint8_t* slots[2] = {static_cast<uint8_t*>(x.raw()), static_cast<uint8_t*>(y.raw())};
+                const int64_t items = step->work_items(), mid = items / 2;
+                step->run(slots, 0, mid);
+                step->run(slots, mid, items);
+                const Tensor want = ref::softmax(x, axis);
+                std::vector<float> got(y.data<float>(), y.data<float>() + y.numel());
+                ASSERT_EQ(std::memcmp(want.raw(), y.raw(), want.bytes()), 0) << first_bit_difference(want, got);
+            }
 }
 
 // FQ -> conv -> Sigmoid -> Multiply (swish-like gate) -> FQ -> conv -> flatten -> Softmax.

@@ -384,7 +384,7 @@ public:
     }
 
     // fp32 ops between quantized blocks: a Sigmoid gate, a FakeQuantize that stays float (ranges along
-    // the last axis), a Softmax (innermost axis: the JIT row kernel; channel axis: interpreted).
+    // the last axis), a Softmax (innermost axis: the row kernel; channel axis: the strided kernel).
     void float_block(const Shape& s) {
         switch (u(3)) {
         case 0:
