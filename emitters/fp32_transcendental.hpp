@@ -1,7 +1,8 @@
 // fp32 JIT kernels of the float regions that need an exponential: Sigmoid (a stream kernel with the
 // Fp32EltwiseArgs layout, reached through emit_fp32_eltwise(Fp32Op::Sigmoid)) and Softmax (a row kernel
-// for the innermost axis, a strided one for any other). Both compute in double with jit/exp_math's exp_fixed, lane by lane
-// the same operations as the reference (ref::sigmoid, ref::softmax), so they equal it bit for bit.
+// for the innermost axis, a strided one for any other). All compute in double with jit/exp_math's
+// exp_fixed, lane by lane the same operations as the reference (ref::sigmoid, ref::softmax), so they
+// equal it bit for bit.
 // AVX2 code (ymm, 4 doubles per vector), generated for every level: each level includes AVX2.
 //
 // Sigmoid: x -> double, negate, e = exp_fixed, 1 / (1 + e), -> float.
