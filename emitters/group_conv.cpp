@@ -7,6 +7,8 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "emitters/epilogue.hpp"
 #include "emitters/generator.hpp"
@@ -30,6 +32,12 @@ const std::string& node_of(const QConvDesc& d) {
 
 // Depthwise with multiplier 1: lane o reads input channel o (consecutive bytes).
 bool contiguous(const ConvGeom& g) { return g.Cg() == 1 && g.OCg() == 1; }
+
+// Depthwise (multiplier 1) with at most kMaxPairKW columns: the row-pair form (see the header).
+constexpr int64_t kMaxPairKW = 16;
+bool row_pair_form(const ConvGeom& g) { return contiguous(g) && g.KW <= kMaxPairKW; }
+// Row groups of the row-pair form: pairs of kernel rows (2i, 2i+1), the last alone when KH is odd.
+int64_t row_groups(const ConvGeom& g) { return ceil_div(g.KH, 2); }
 
 bool is_evex(Isa isa) { return isa == Isa::avx512_core || isa == Isa::avx512_core_vnni; }
 bool is_vnni(Isa isa) { return isa == Isa::avx2_vnni || isa == Isa::avx512_core_vnni; }
@@ -119,7 +127,8 @@ public:
         ocpe_ = nb_ * B_;
         eb_ = out.elem_bytes;
         steps_ = steps_per_tap(I, g_);
-        wblock_ = g_.KH * g_.KW * steps_ * V_ * kVB;
+        pairs_ = row_pair_form(g_);
+        wblock_ = pairs_ ? row_groups(g_) * g_.KW * V_ * kVB : g_.KH * g_.KW * steps_ * V_ * kVB;
         const int64_t last = (nb_ - 1) * B_;
         v_last_ = ceil_div(g_.OC - last, kL);
         zero_last_ = out.c_stride - last - v_last_ * kL;
@@ -134,6 +143,12 @@ public:
     }
 
     size_t size_hint() const {
+        if (pairs_) { // every group unrolled (at most kMaxUnrolledPairs + 1 bodies), <= 12 bytes an instruction
+            const int64_t cols = (P_ - 1) * g_.SW + (g_.KW - 1) * g_.DW + 1;
+            const int64_t per_group = cols * V_ * 6 + P_ * g_.KW * V_ * (c_.has_n ? 4 : 2);
+            const int64_t bodies = std::min<int64_t>(row_groups(g_), kMaxUnrolledPairs + 1);
+            return static_cast<size_t>(16384 + 2 * bodies * per_group * 12 + pool_estimate());
+        }
         const int64_t units = g_.KH * g_.KW * std::min<int64_t>(steps_, 8);
         return static_cast<size_t>(16384 + 2 * units * P_ * V_ * 48 + pool_estimate());
     }
@@ -147,6 +162,7 @@ public:
 private:
     static constexpr int kSlotOh = 0, kSlotOcb = 8, kSlotDstRow = 16, kSlotERow = 24, kSlotBlkIn = 32, kScratch = 40;
     static constexpr int kMaxBodies = 16;
+    static constexpr int64_t kMaxUnrolledPairs = 4; // row pairs unrolled; more are a runtime loop
 
     const Reg64 r_args = rdi, r_pool = rbx, r_src_row = r8, r_outblk = r9, r_in_tile = r10, r_cnt = r11,
                 r_cblk = r12, r_eblk = r13, r_wblk = r14, r_ow = r15, r_in = rax, r_w = rdx, r_out = rsi,
@@ -190,6 +206,7 @@ private:
             const int off = g.pool_f32(padded(c_.e, static_cast<size_t>(p * c_.oc_pad), 0.0f));
             if (p == 0) off_e_ = off;
         }
+        if (pairs_ && c_.has_n) off_pair_ones_ = g.pool_i32(std::vector<int32_t>(8, 0x00010001));
         if (gather_) {
             // Byte offset, within a pixel, of each lane's input channel for j = 0.
             std::vector<int32_t> idx(static_cast<size_t>(ocpe_), 0);
@@ -369,6 +386,7 @@ private:
     }
 
     void emit_dot(int64_t pn, int64_t vn) {
+        if (pairs_) return emit_dot_pairs(pn, vn);
         Generator& g = G();
         for (int64_t p = 0; p < pn; ++p)
             for (int64_t v = 0; v < vn; ++v) {
@@ -379,6 +397,121 @@ private:
         g.mov(r_in, r_in_tile);
         const loops::TapGeom t{g_.KH, g_.KW, g_.DH * in_.row_stride(), g_.DW * in_.c_stride, r_in, r_kh, r_kw};
         loops::taps(g, t, std::min<int64_t>(steps_, 8), kMaxBodies, node_of(d_), [&](int64_t disp) { emit_tap(pn, vn, disp); });
+    }
+
+    // ---- row-pair form (depthwise, multiplier 1) ------------------------------------------------
+    // The vector of input column `col` (pixel units from the tile's first) that the row group at
+    // rax + rdisp (rows rdisp and rdisp + DH rows) multiplies for vector v: pair groups hold per lane
+    // the dword (level of row a, level of row b) as two zero-extended words, single rows (level, 0).
+    Vmm pair_vec(int64_t v) const {
+        if constexpr (Tr::evex) return Vmm(4 + static_cast<int>(v));
+        else return v == 0 ? IDX : X;
+    }
+
+    void load_pair_column(int64_t vn, bool pair, int64_t rdisp, int64_t col) {
+        Generator& g = G();
+        const int64_t a = rdisp + col * in_.c_stride, b = a + g_.DH * in_.row_stride();
+        if (!pair) {
+            for (int64_t v = 0; v < vn; ++v) g.vpmovzxbd(pair_vec(v), g.ptr[r_in + d32(a + v * kL)]);
+            return;
+        }
+        const Xmm xx(X.getIdx()), xt(T.getIdx());
+        if constexpr (Tr::evex) {
+            // 16 channels a vector: bytes of rows a and b interleaved, then widened to words.
+            for (int64_t v = 0; v < vn; ++v) {
+                const Xmm xi(pair_vec(v).getIdx());
+                const Address mb = g.ptr[r_in + d32(b + v * 16)];
+                g.vmovdqu(xx, g.ptr[r_in + d32(a + v * 16)]);
+                g.vpunpcklbw(xi, xx, mb);
+                g.vpunpckhbw(xx, xx, mb);
+                g.vinserti128(Ymm(xi.getIdx()), Ymm(xi.getIdx()), xx, 1);
+                g.vpmovzxbw(pair_vec(v), Ymm(xi.getIdx()));
+            }
+        } else if (vn == 2) {
+            // Channels 0-7 from the low interleaved half, 8-15 from the high one (X is vector 1).
+            const Xmm x0(IDX.getIdx());
+            const Address mb = g.ptr[r_in + d32(b)];
+            g.vmovdqu(xx, g.ptr[r_in + d32(a)]);
+            g.vpunpcklbw(x0, xx, mb);
+            g.vpunpckhbw(xx, xx, mb);
+            g.vpmovzxbw(IDX, x0);
+            g.vpmovzxbw(X, xx);
+        } else {
+            // One vector of 8 channels: 8-byte loads stay inside the block.
+            const Xmm x0(IDX.getIdx());
+            g.vmovq(xx, g.ptr[r_in + d32(a)]);
+            g.vmovq(xt, g.ptr[r_in + d32(b)]);
+            g.vpunpcklbw(x0, xx, xt);
+            g.vpmovzxbw(IDX, x0);
+        }
+    }
+
+    // One row group: every input column the tile's pixels read, loaded once and multiplied into
+    // the accumulators of every (pixel, kw) that reads it. Weights at rdx + wdisp: KW x oc_vecs vectors.
+    void emit_row_group(int64_t pn, int64_t vn, bool pair, int64_t rdisp, int64_t wdisp) {
+        Generator& g = G();
+        const PreferredEncoding enc = Tr::evex ? EvexEncoding : VexEncoding;
+        const int64_t ncols = (pn - 1) * g_.SW + (g_.KW - 1) * g_.DW + 1;
+        for (int64_t col = 0; col < ncols; ++col) {
+            std::vector<std::pair<int64_t, int64_t>> users; // (pixel, kw) reading this column
+            for (int64_t p = 0; p < pn; ++p) {
+                const int64_t rel = col - p * g_.SW;
+                if (rel >= 0 && rel % g_.DW == 0 && rel / g_.DW < g_.KW) users.emplace_back(p, rel / g_.DW);
+            }
+            if (users.empty()) continue;
+            load_pair_column(vn, pair, rdisp, col);
+            for (int64_t v = 0; v < vn; ++v) {
+                const Vmm src = pair_vec(v);
+                for (const auto& [p, kw] : users) {
+                    const Address w = g.ptr[r_w + d32(wdisp + (kw * V_ + v) * kVB)];
+                    if constexpr (Tr::vnni) {
+                        g.vpdpbusd(acc(p, v), src, w, enc);
+                    } else {
+                        g.vpmaddwd(T, src, w);
+                        g.vpaddd(acc(p, v), acc(p, v), T);
+                    }
+                }
+                if (!c_.has_n) continue;
+                // Window sum: both levels of a pair (times (1, 1)), the level of a single row.
+                if (!pair) {
+                    for (const auto& [p, kw] : users) g.vpaddd(sacc(p, v), sacc(p, v), src);
+                } else if constexpr (Tr::vnni) {
+                    for (const auto& [p, kw] : users) g.vpdpbusd(sacc(p, v), src, Z, enc);
+                } else {
+                    g.vpmaddwd(T, src, Z);
+                    for (const auto& [p, kw] : users) g.vpaddd(sacc(p, v), sacc(p, v), T);
+                }
+            }
+        }
+    }
+
+    void emit_dot_pairs(int64_t pn, int64_t vn) {
+        Generator& g = G();
+        for (int64_t p = 0; p < pn; ++p)
+            for (int64_t v = 0; v < vn; ++v) {
+                VecOps<I>::zero(g, acc(p, v));
+                if (c_.has_n) VecOps<I>::zero(g, sacc(p, v));
+            }
+        if (c_.has_n) g.vpbroadcastd(Z, g.dword[r_pool + off_pair_ones_]);
+        g.mov(r_w, r_wblk);
+        g.mov(r_in, r_in_tile);
+        const int64_t npairs = g_.KH / 2, gw = g_.KW * V_ * kVB, grow = 2 * g_.DH * in_.row_stride();
+        int64_t rdisp = 0, wdisp = 0;
+        if (npairs <= kMaxUnrolledPairs) {
+            for (int64_t i = 0; i < npairs; ++i) emit_row_group(pn, vn, true, i * grow, i * gw);
+            rdisp = npairs * grow;
+            wdisp = npairs * gw;
+        } else {
+            Label l;
+            g.mov(r_kh, npairs);
+            g.L(l);
+            emit_row_group(pn, vn, true, 0, 0);
+            g.add(r_in, d32(grow));
+            g.add(r_w, d32(gw));
+            g.dec(r_kh);
+            g.jnz(l, g.T_NEAR);
+        }
+        if (g_.KH % 2 != 0) emit_row_group(pn, vn, false, rdisp, wdisp);
     }
 
     void emit_epilogue(int64_t pn, int64_t vn, int64_t zero_tail) {
@@ -420,7 +553,8 @@ private:
     Generator* G_ = nullptr;
     int off_m_ = -1, off_n_ = -1, off_klo_ = -1, off_khi_ = -1, off_ylo_ = -1, off_yhi_ = -1, off_thr_ = -1,
         off_e_ = -1, off_idx_ = -1, off_lowbyte_ = -1, off_ones_ = -1, off_ones_last_ = -1, off_rowtab_ = -1,
-        off_coltab_ = -1;
+        off_coltab_ = -1, off_pair_ones_ = -1;
+    bool pairs_ = false;
 };
 
 template <Isa I>
@@ -479,7 +613,8 @@ PackedWeights pack_group_conv_weights(const QConvDesc& d, const ConvBlocking& b)
     const bool vnni = is_vnni(b.isa);
     const int64_t B = b.oc_block(), V = b.oc_vecs, L = b.lanes, khw = g.KH * g.KW, cg = g.Cg();
     const int64_t nb = ceil_div(g.OC, B), steps = steps_per_tap(b.isa, g);
-    const int64_t block_bytes = khw * steps * V * L * 4;
+    const bool pairs = row_pair_form(g);
+    const int64_t block_bytes = pairs ? row_groups(g) * g.KW * V * L * 4 : khw * steps * V * L * 4;
     const size_t bytes = static_cast<size_t>(nb * block_bytes);
     auto* raw = static_cast<uint8_t*>(std::aligned_alloc(64, std::max<size_t>((bytes + 63) / 64 * 64, 64)));
     if (raw == nullptr) throw Error(ErrorCode::Internal, node_of(d), "out of memory packing weights");
@@ -492,6 +627,23 @@ PackedWeights pack_group_conv_weights(const QConvDesc& d, const ConvBlocking& b)
     };
     auto* out = reinterpret_cast<int32_t*>(raw);
     size_t i = 0;
+    if (pairs) {
+        // (code of row 2r, code of row 2r+1) as two s16 (0 past KH): vpmaddwd with the (level a,
+        // level b) words gives a*wa + b*wb exactly; vpdpbusd sees bytes (a, 0, b, 0) and the codes'
+        // low bytes (the high bytes meet level bytes 0).
+        for (int64_t blk = 0; blk < nb; ++blk)
+            for (int64_t r = 0; r < row_groups(g); ++r)
+                for (int64_t kw = 0; kw < g.KW; ++kw)
+                    for (int64_t v = 0; v < V; ++v)
+                        for (int64_t l = 0; l < L; ++l) {
+                            const int64_t o = blk * B + v * L + l, kh = 2 * r;
+                            const int8_t wa = code(o, 0, kh * g.KW + kw);
+                            const int8_t wb = kh + 1 < g.KH ? code(o, 0, (kh + 1) * g.KW + kw) : 0;
+                            out[i++] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint16_t>(wa)) |
+                                                            static_cast<uint32_t>(static_cast<uint16_t>(wb)) << 16);
+                        }
+        return pw;
+    }
     for (int64_t blk = 0; blk < nb; ++blk)
         for (int64_t k = 0; k < khw; ++k)
             for (int64_t s = 0; s < steps; ++s)
