@@ -169,6 +169,7 @@ private:
                 r_kh = rcx, r_kw = rbp;
     static constexpr int kAcc0 = Tr::evex ? 8 : 0;
     const Vmm X{Tr::evex ? 0 : 12}, T{Tr::evex ? 1 : 13}, IDX{Tr::evex ? 2 : 14}, Z{Tr::evex ? 3 : 15};
+    const Vmm kPairHi{6}; // EVEX row-pair form: the (0, 1) word pattern of S (zmm4-5 hold the columns)
 
     Generator& G() { return *G_; }
     int d32(int64_t v) const { return loops::disp32(v, node_of(d_)); }
@@ -206,7 +207,10 @@ private:
             const int off = g.pool_f32(padded(c_.e, static_cast<size_t>(p * c_.oc_pad), 0.0f));
             if (p == 0) off_e_ = off;
         }
-        if (pairs_ && c_.has_n) off_pair_ones_ = g.pool_i32(std::vector<int32_t>(8, 0x00010001));
+        if (pairs_ && c_.has_n) {
+            off_pair_ones_ = g.pool_i32(std::vector<int32_t>(8, 0x00010001));
+            off_pair_hi_ = g.pool_i32(std::vector<int32_t>(8, 0x00010000));
+        }
         if (gather_) {
             // Byte offset, within a pixel, of each lane's input channel for j = 0.
             std::vector<int32_t> idx(static_cast<size_t>(ocpe_), 0);
@@ -400,24 +404,28 @@ private:
     }
 
     // ---- row-pair form (depthwise, multiplier 1) ------------------------------------------------
-    // The vector of input column `col` (pixel units from the tile's first) that the row group at
-    // rax + rdisp (rows rdisp and rdisp + DH rows) multiplies for vector v: pair groups hold per lane
-    // the dword (level of row a, level of row b) as two zero-extended words, single rows (level, 0).
+    // How a row group pairs its taps: RowPair = rows (2r, 2r+1) at the same kw; ColPair = the lone
+    // last row, taps (kw, kw+1) of it, the last tap of an odd KW as (0, w) with its left neighbour;
+    // Single = the lone last row when KW = 1 (level, 0).
+    enum class Pairing { RowPair, ColPair, Single };
+
+    // The vector that holds, per lane, the dword the group multiplies for vector v: two zero-extended
+    // words (level a, level b), or (level, 0) for Single.
     Vmm pair_vec(int64_t v) const {
         if constexpr (Tr::evex) return Vmm(4 + static_cast<int>(v));
         else return v == 0 ? IDX : X;
     }
 
-    void load_pair_column(int64_t vn, bool pair, int64_t rdisp, int64_t col) {
+    // Builds pair_vec(0..vn-1) from the bytes at rax + a (first of the pair) and rax + b (second).
+    void load_pair_column(int64_t vn, Pairing pm, int64_t a, int64_t b) {
         Generator& g = G();
-        const int64_t a = rdisp + col * in_.c_stride, b = a + g_.DH * in_.row_stride();
-        if (!pair) {
+        if (pm == Pairing::Single) {
             for (int64_t v = 0; v < vn; ++v) g.vpmovzxbd(pair_vec(v), g.ptr[r_in + d32(a + v * kL)]);
             return;
         }
         const Xmm xx(X.getIdx()), xt(T.getIdx());
         if constexpr (Tr::evex) {
-            // 16 channels a vector: bytes of rows a and b interleaved, then widened to words.
+            // 16 channels a vector: the two byte rows interleaved, then widened to words.
             for (int64_t v = 0; v < vn; ++v) {
                 const Xmm xi(pair_vec(v).getIdx());
                 const Address mb = g.ptr[r_in + d32(b + v * 16)];
@@ -446,41 +454,73 @@ private:
         }
     }
 
-    // One row group: every input column the tile's pixels read, loaded once and multiplied into
-    // the accumulators of every (pixel, kw) that reads it. Weights at rdx + wdisp: KW x oc_vecs vectors.
-    void emit_row_group(int64_t pn, int64_t vn, bool pair, int64_t rdisp, int64_t wdisp) {
+    // One use of a built column: pixel p, weight slot (pairs of taps of the group) and whether the
+    // column's first level belongs to the window (not for the (0, w) slot of an odd KW).
+    struct ColumnUse {
+        int64_t p, slot;
+        bool both;
+    };
+
+    // One row group at rax + rdisp: every input column the tile's pixels read, built once and
+    // multiplied into the accumulators of every use. Weights at rdx + wdisp: slots x oc_vecs vectors.
+    void emit_row_group(int64_t pn, int64_t vn, Pairing pm, int64_t rdisp, int64_t wdisp) {
         Generator& g = G();
         const PreferredEncoding enc = Tr::evex ? EvexEncoding : VexEncoding;
         const int64_t ncols = (pn - 1) * g_.SW + (g_.KW - 1) * g_.DW + 1;
+        const int64_t second = pm == Pairing::ColPair ? g_.DW * in_.c_stride : g_.DH * in_.row_stride();
         for (int64_t col = 0; col < ncols; ++col) {
-            std::vector<std::pair<int64_t, int64_t>> users; // (pixel, kw) reading this column
+            std::vector<ColumnUse> uses;
             for (int64_t p = 0; p < pn; ++p) {
                 const int64_t rel = col - p * g_.SW;
-                if (rel >= 0 && rel % g_.DW == 0 && rel / g_.DW < g_.KW) users.emplace_back(p, rel / g_.DW);
+                if (rel < 0 || rel % g_.DW != 0 || rel / g_.DW >= g_.KW) continue;
+                const int64_t kw = rel / g_.DW;
+                if (pm != Pairing::ColPair) uses.push_back({p, kw, true});
+                else if (kw % 2 == 0 && kw + 1 < g_.KW) uses.push_back({p, kw / 2, true}); // taps (kw, kw+1)
+                else if (g_.KW % 2 == 1 && kw == g_.KW - 2) uses.push_back({p, g_.KW / 2, false}); // (0, w[KW-1])
             }
-            if (users.empty()) continue;
-            load_pair_column(vn, pair, rdisp, col);
+            if (uses.empty()) continue;
+            const int64_t a = rdisp + col * in_.c_stride;
+            load_pair_column(vn, pm, a, a + second);
             for (int64_t v = 0; v < vn; ++v) {
                 const Vmm src = pair_vec(v);
-                for (const auto& [p, kw] : users) {
-                    const Address w = g.ptr[r_w + d32(wdisp + (kw * V_ + v) * kVB)];
+                for (const ColumnUse& u : uses) {
+                    const Address w = g.ptr[r_w + d32(wdisp + (u.slot * V_ + v) * kVB)];
                     if constexpr (Tr::vnni) {
-                        g.vpdpbusd(acc(p, v), src, w, enc);
+                        g.vpdpbusd(acc(u.p, v), src, w, enc);
                     } else {
                         g.vpmaddwd(T, src, w);
-                        g.vpaddd(acc(p, v), acc(p, v), T);
+                        g.vpaddd(acc(u.p, v), acc(u.p, v), T);
                     }
                 }
-                if (!c_.has_n) continue;
-                // Window sum: both levels of a pair (times (1, 1)), the level of a single row.
-                if (!pair) {
-                    for (const auto& [p, kw] : users) g.vpaddd(sacc(p, v), sacc(p, v), src);
-                } else if constexpr (Tr::vnni) {
-                    for (const auto& [p, kw] : users) g.vpdpbusd(sacc(p, v), src, Z, enc);
+                if (c_.has_n) add_window_sum(pm, uses, v);
+            }
+        }
+    }
+
+    // S of every use: the level of a Single column, both words of a pair (times (1, 1) in Z), only
+    // the second word for the (0, w) slot (times (0, 1) from the pool).
+    void add_window_sum(Pairing pm, const std::vector<ColumnUse>& uses, int64_t v) {
+        Generator& g = G();
+        const PreferredEncoding enc = Tr::evex ? EvexEncoding : VexEncoding;
+        const Vmm src = pair_vec(v);
+        if (pm == Pairing::Single) {
+            for (const ColumnUse& u : uses) g.vpaddd(sacc(u.p, v), sacc(u.p, v), src);
+            return;
+        }
+        for (bool both : {true, false}) {
+            bool first = true;
+            for (const ColumnUse& u : uses) {
+                if (u.both != both) continue;
+                // (0, 1): zmm6 on EVEX (loaded per tile), a whole pool vector on VEX (no register left).
+                const Address hi_mem = g.ptr[r_pool + off_pair_hi_];
+                const Operand& hi = Tr::evex ? static_cast<const Operand&>(kPairHi) : static_cast<const Operand&>(hi_mem);
+                if constexpr (Tr::vnni) {
+                    g.vpdpbusd(sacc(u.p, v), src, both ? static_cast<const Operand&>(Z) : hi, enc);
                 } else {
-                    g.vpmaddwd(T, src, Z);
-                    for (const auto& [p, kw] : users) g.vpaddd(sacc(p, v), sacc(p, v), T);
+                    if (first) g.vpmaddwd(T, src, both ? static_cast<const Operand&>(Z) : hi);
+                    g.vpaddd(sacc(u.p, v), sacc(u.p, v), T);
                 }
+                first = false;
             }
         }
     }
@@ -493,25 +533,26 @@ private:
                 if (c_.has_n) VecOps<I>::zero(g, sacc(p, v));
             }
         if (c_.has_n) g.vpbroadcastd(Z, g.dword[r_pool + off_pair_ones_]);
+        if (c_.has_n && Tr::evex) g.vpbroadcastd(kPairHi, g.dword[r_pool + off_pair_hi_]);
         g.mov(r_w, r_wblk);
         g.mov(r_in, r_in_tile);
         const int64_t npairs = g_.KH / 2, gw = g_.KW * V_ * kVB, grow = 2 * g_.DH * in_.row_stride();
         int64_t rdisp = 0, wdisp = 0;
         if (npairs <= kMaxUnrolledPairs) {
-            for (int64_t i = 0; i < npairs; ++i) emit_row_group(pn, vn, true, i * grow, i * gw);
+            for (int64_t i = 0; i < npairs; ++i) emit_row_group(pn, vn, Pairing::RowPair, i * grow, i * gw);
             rdisp = npairs * grow;
             wdisp = npairs * gw;
         } else {
             Label l;
             g.mov(r_kh, npairs);
             g.L(l);
-            emit_row_group(pn, vn, true, 0, 0);
+            emit_row_group(pn, vn, Pairing::RowPair, 0, 0);
             g.add(r_in, d32(grow));
             g.add(r_w, d32(gw));
             g.dec(r_kh);
             g.jnz(l, g.T_NEAR);
         }
-        if (g_.KH % 2 != 0) emit_row_group(pn, vn, false, rdisp, wdisp);
+        if (g_.KH % 2 != 0) emit_row_group(pn, vn, g_.KW > 1 ? Pairing::ColPair : Pairing::Single, rdisp, wdisp);
     }
 
     void emit_epilogue(int64_t pn, int64_t vn, int64_t zero_tail) {
@@ -553,7 +594,7 @@ private:
     Generator* G_ = nullptr;
     int off_m_ = -1, off_n_ = -1, off_klo_ = -1, off_khi_ = -1, off_ylo_ = -1, off_yhi_ = -1, off_thr_ = -1,
         off_e_ = -1, off_idx_ = -1, off_lowbyte_ = -1, off_ones_ = -1, off_ones_last_ = -1, off_rowtab_ = -1,
-        off_coltab_ = -1, off_pair_ones_ = -1;
+        off_coltab_ = -1, off_pair_ones_ = -1, off_pair_hi_ = -1;
     bool pairs_ = false;
 };
 
@@ -637,8 +678,18 @@ PackedWeights pack_group_conv_weights(const QConvDesc& d, const ConvBlocking& b)
                     for (int64_t v = 0; v < V; ++v)
                         for (int64_t l = 0; l < L; ++l) {
                             const int64_t o = blk * B + v * L + l, kh = 2 * r;
-                            const int8_t wa = code(o, 0, kh * g.KW + kw);
-                            const int8_t wb = kh + 1 < g.KH ? code(o, 0, (kh + 1) * g.KW + kw) : 0;
+                            int8_t wa = 0, wb = 0;
+                            if (kh + 1 < g.KH) { // rows (kh, kh+1) at kw
+                                wa = code(o, 0, kh * g.KW + kw);
+                                wb = code(o, 0, (kh + 1) * g.KW + kw);
+                            } else if (g.KW == 1) { // the lone row alone: (w, 0)
+                                wa = kw == 0 ? code(o, 0, kh * g.KW) : 0;
+                            } else if (2 * kw + 1 < g.KW) { // the lone row's taps (2kw, 2kw+1)
+                                wa = code(o, 0, kh * g.KW + 2 * kw);
+                                wb = code(o, 0, kh * g.KW + 2 * kw + 1);
+                            } else if (2 * kw + 1 == g.KW) { // its last tap of an odd KW: (0, w)
+                                wb = code(o, 0, kh * g.KW + 2 * kw);
+                            }
                             out[i++] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint16_t>(wa)) |
                                                             static_cast<uint32_t>(static_cast<uint16_t>(wb)) << 16);
                         }

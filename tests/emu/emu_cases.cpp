@@ -106,8 +106,8 @@ int64_t group_conv_cases(EmuImage& img, Isa isa, uint64_t base, std::vector<EmuC
             add(c);
         }
     }
-    for (int64_t kh : {2, 4, 10}) // depthwise row-pair form: even KH, the runtime pair loop, KW at / past 16
-        for (int64_t kw : {2, 16, 17}) {
+    for (int64_t kh : {2, 3, 11}) // depthwise row-pair form: even / odd KH (column pairs), the pair loop, KW to 17
+        for (int64_t kw : {3, 16, 17}) {
             ConvGeom g;
             g.C = g.groups = g.OC = 40;
             g.KH = kh, g.KW = kw, g.SH = 1, g.SW = 1 + i % 2, g.DH = 1 + i % 3 / 2, g.DW = 1;
