@@ -110,9 +110,11 @@ void validate(Isa isa, const QConvDesc& d, const QConvConsts& c, const ActLayout
 //   r13 E row of the block | r14 weights of the block | r15 ow of the tile | rax tap pointer
 //   rdx weight pointer | rsi output of the tile | rcx kh counter | rbp kw counter
 //   accumulators D (pixel-major, then S when has_n) | X the levels | T scratch | IDX gather index | Z
-//   gather mask (VEX), then the epilogue's zero. VEX: accumulators ymm0-11, X..Z ymm12-15. EVEX:
-//   X..Z zmm0-3 and accumulators zmm8-31 (the gather's destination and index stay below 16: Bochs
-//   2.7 raised #UD for EVEX gathers with zmm16-31 operands); gathers use k2, the epilogue k1.
+//   gather mask (VEX), then the epilogue's zero. VEX: accumulators ymm0-11, X..Z ymm12-15 (row-pair
+//   form: the built columns in IDX / X, the (1, 1) pattern in Z). EVEX: X..Z zmm0-3, the row-pair
+//   columns zmm4-5 and (0, 1) pattern zmm6, accumulators zmm8-31 (the gather's destination and index
+//   stay below 16: Bochs 2.7 raised #UD for EVEX gathers with zmm16-31 operands); gathers use k2,
+//   the epilogue k1.
 template <Isa I> class GroupConvEmitter {
     using Tr = IsaTraits<I>;
     using Vmm = typename Tr::Vmm;
@@ -425,6 +427,19 @@ private:
         }
         const Xmm xx(X.getIdx()), xt(T.getIdx());
         if constexpr (Tr::evex) {
+            if (vn == 2) {
+                // 32 channels: quadwords reordered (0, 2, 1, 3) so that the in-lane byte interleave
+                // yields channels 0-15 (low) and 16-31 (high) in order. The 32-byte loads stay in the
+                // pixel: a block of two computed vectors has c_stride >= its start + 32.
+                const Ymm ya(X.getIdx()), yb(T.getIdx()), y0(pair_vec(0).getIdx()), y1(pair_vec(1).getIdx());
+                g.vpermq(ya, g.ptr[r_in + d32(a)], 0xD8);
+                g.vpermq(yb, g.ptr[r_in + d32(b)], 0xD8);
+                g.vpunpcklbw(y0, ya, yb);
+                g.vpunpckhbw(y1, ya, yb);
+                g.vpmovzxbw(pair_vec(0), y0);
+                g.vpmovzxbw(pair_vec(1), y1);
+                return;
+            }
             // 16 channels a vector: the two byte rows interleaved, then widened to words.
             for (int64_t v = 0; v < vn; ++v) {
                 const Xmm xi(pair_vec(v).getIdx());

@@ -12,7 +12,8 @@
 // (vpmovzxbw), so each lane holds the dword (level a, level b); the column is built once per row
 // pair and multiplied into every (pixel, kw) that reads it: vpmaddwd + vpaddd (avx2, avx512_core)
 // or vpdpbusd (VNNI levels: bytes (a, 0, b, 0)) against the codes packed as s16 pairs
-// (w[2r][kw], w[2r+1][kw]); a lone last row pairs its own taps (kw, kw+1) the same way across columns
+// (w[2r][kw], w[2r+1][kw]) (EVEX, two vectors: vpermq-reordered 32-byte rows, one interleave per
+// 16 channels); a lone last row pairs its own taps (kw, kw+1) the same way across columns
 // (an odd KW's last tap as (0, w) with its left neighbour; KW = 1: vpmovzxbd and (w, 0)); S adds
 // (1, 1) / (0, 1) pairs. Exact in s32
 // (|a*wa + b*wb| <= 2*255*128). Up to 4 row pairs are unrolled, more run in a loop.

@@ -162,6 +162,12 @@ TEST(EncodingCrossCheck, XbyakAndAsmjitAgreeOnEveryFormTheEmittersUse) {
          [](ax::Assembler& a) { a.vpmovzxbw(ax::ymm14, ax::xmm14); }},
         {"vinserti128 ymm, ymm, xmm, 1", "AVX2", [](XGen& g) { g.vinserti128(ymm4, ymm4, xmm0, 1); },
          [](ax::Assembler& a) { a.vinserti128(ax::ymm4, ax::ymm4, ax::xmm0, 1); }},
+        {"vpermq ymm, m256, imm", "AVX2", [](XGen& g) { g.vpermq(ymm0, g.ptr[rax + 0xE40], 0xD8); },
+         [](ax::Assembler& a) { a.vpermq(ax::ymm0, ax::ymmword_ptr(ax::rax, 0xE40), 0xD8); }},
+        {"vpunpcklbw ymm, ymm, ymm", "AVX2", [](XGen& g) { g.vpunpcklbw(ymm4, ymm0, ymm1); },
+         [](ax::Assembler& a) { a.vpunpcklbw(ax::ymm4, ax::ymm0, ax::ymm1); }},
+        {"vpunpckhbw ymm, ymm, ymm", "AVX2", [](XGen& g) { g.vpunpckhbw(ymm5, ymm0, ymm1); },
+         [](ax::Assembler& a) { a.vpunpckhbw(ax::ymm5, ax::ymm0, ax::ymm1); }},
         {"vpmovzxbw zmm, ymm", "AVX512BW_512", [](XGen& g) { g.vpmovzxbw(zmm5, ymm5); },
          [](ax::Assembler& a) { a.vpmovzxbw(ax::zmm5, ax::ymm5); }},
         // Pooling (emitters/pool): byte max under opmasks, byte stores, s32 sums.
