@@ -502,6 +502,9 @@ private:
                     const Address w = g.ptr[r_w + d32(wdisp + (u.slot * V_ + v) * kVB)];
                     if constexpr (Tr::vnni) {
                         g.vpdpbusd(acc(u.p, v), src, w, enc);
+                    } else if (!fresh_.empty() && fresh_[static_cast<size_t>(u.p * V_ + v)]) {
+                        g.vpmaddwd(acc(u.p, v), src, w); // the accumulator's first product: no zeroing, no add
+                        fresh_[static_cast<size_t>(u.p * V_ + v)] = false;
                     } else {
                         g.vpmaddwd(T, src, w);
                         g.vpaddd(acc(u.p, v), acc(u.p, v), T);
@@ -542,18 +545,23 @@ private:
 
     void emit_dot_pairs(int64_t pn, int64_t vn) {
         Generator& g = G();
+        const int64_t npairs = g_.KH / 2, gw = g_.KW * V_ * kVB, grow = 2 * g_.DH * in_.row_stride();
+        // vpmaddwd levels: when every group is unrolled, each D accumulator starts with its first
+        // product (fresh_); the runtime pair loop emits its body once, so it starts from zeros.
+        const bool unrolled = npairs <= kMaxUnrolledPairs;
+        fresh_.assign(!Tr::vnni && unrolled ? static_cast<size_t>(P_ * V_) : 0, false);
         for (int64_t p = 0; p < pn; ++p)
             for (int64_t v = 0; v < vn; ++v) {
-                VecOps<I>::zero(g, acc(p, v));
+                if (fresh_.empty()) VecOps<I>::zero(g, acc(p, v));
+                else fresh_[static_cast<size_t>(p * V_ + v)] = true;
                 if (c_.has_n) VecOps<I>::zero(g, sacc(p, v));
             }
         if (c_.has_n) g.vpbroadcastd(Z, g.dword[r_pool + off_pair_ones_]);
         if (c_.has_n && Tr::evex) g.vpbroadcastd(kPairHi, g.dword[r_pool + off_pair_hi_]);
         g.mov(r_w, r_wblk);
         g.mov(r_in, r_in_tile);
-        const int64_t npairs = g_.KH / 2, gw = g_.KW * V_ * kVB, grow = 2 * g_.DH * in_.row_stride();
         int64_t rdisp = 0, wdisp = 0;
-        if (npairs <= kMaxUnrolledPairs) {
+        if (unrolled) {
             for (int64_t i = 0; i < npairs; ++i) emit_row_group(pn, vn, Pairing::RowPair, i * grow, i * gw);
             rdisp = npairs * grow;
             wdisp = npairs * gw;
@@ -568,6 +576,9 @@ private:
             g.jnz(l, g.T_NEAR);
         }
         if (g_.KH % 2 != 0) emit_row_group(pn, vn, g_.KW > 1 ? Pairing::ColPair : Pairing::Single, rdisp, wdisp);
+        for (size_t i = 0; i < fresh_.size(); ++i) // never multiplied (no tap read it): zero
+            if (fresh_[i]) VecOps<I>::zero(g, acc(static_cast<int64_t>(i) / V_, static_cast<int64_t>(i) % V_));
+        fresh_.clear();
     }
 
     void emit_epilogue(int64_t pn, int64_t vn, int64_t zero_tail) {
@@ -611,6 +622,7 @@ private:
         off_e_ = -1, off_idx_ = -1, off_lowbyte_ = -1, off_ones_ = -1, off_ones_last_ = -1, off_rowtab_ = -1,
         off_coltab_ = -1, off_pair_ones_ = -1, off_pair_hi_ = -1;
     bool pairs_ = false;
+    std::vector<bool> fresh_; // row-pair form, vpmaddwd levels: D accumulators not yet written this tile
 };
 
 template <Isa I>
