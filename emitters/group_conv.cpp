@@ -7,6 +7,8 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "emitters/epilogue.hpp"
 #include "emitters/generator.hpp"
@@ -30,6 +32,12 @@ const std::string& node_of(const QConvDesc& d) {
 
 // Depthwise with multiplier 1: lane o reads input channel o (consecutive bytes).
 bool contiguous(const ConvGeom& g) { return g.Cg() == 1 && g.OCg() == 1; }
+
+// Depthwise (multiplier 1) with at most kMaxPairKW columns: the row-pair form (see the header).
+constexpr int64_t kMaxPairKW = 16;
+bool row_pair_form(const ConvGeom& g) { return contiguous(g) && g.KW <= kMaxPairKW; }
+// Row groups of the row-pair form: pairs of kernel rows (2i, 2i+1), the last alone when KH is odd.
+int64_t row_groups(const ConvGeom& g) { return ceil_div(g.KH, 2); }
 
 bool is_evex(Isa isa) { return isa == Isa::avx512_core || isa == Isa::avx512_core_vnni; }
 bool is_vnni(Isa isa) { return isa == Isa::avx2_vnni || isa == Isa::avx512_core_vnni; }
@@ -102,9 +110,11 @@ void validate(Isa isa, const QConvDesc& d, const QConvConsts& c, const ActLayout
 //   r13 E row of the block | r14 weights of the block | r15 ow of the tile | rax tap pointer
 //   rdx weight pointer | rsi output of the tile | rcx kh counter | rbp kw counter
 //   accumulators D (pixel-major, then S when has_n) | X the levels | T scratch | IDX gather index | Z
-//   gather mask (VEX), then the epilogue's zero. VEX: accumulators ymm0-11, X..Z ymm12-15. EVEX:
-//   X..Z zmm0-3 and accumulators zmm8-31 (the gather's destination and index stay below 16: Bochs
-//   2.7 raised #UD for EVEX gathers with zmm16-31 operands); gathers use k2, the epilogue k1.
+//   gather mask (VEX), then the epilogue's zero. VEX: accumulators ymm0-11, X..Z ymm12-15 (row-pair
+//   form: the built columns in IDX / X, the (1, 1) pattern in Z). EVEX: X..Z zmm0-3, the row-pair
+//   columns zmm4-5 and (0, 1) pattern zmm6, accumulators zmm8-31 (the gather's destination and index
+//   stay below 16: Bochs 2.7 raised #UD for EVEX gathers with zmm16-31 operands); gathers use k2,
+//   the epilogue k1.
 template <Isa I> class GroupConvEmitter {
     using Tr = IsaTraits<I>;
     using Vmm = typename Tr::Vmm;
@@ -119,7 +129,8 @@ public:
         ocpe_ = nb_ * B_;
         eb_ = out.elem_bytes;
         steps_ = steps_per_tap(I, g_);
-        wblock_ = g_.KH * g_.KW * steps_ * V_ * kVB;
+        pairs_ = row_pair_form(g_);
+        wblock_ = pairs_ ? row_groups(g_) * g_.KW * V_ * kVB : g_.KH * g_.KW * steps_ * V_ * kVB;
         const int64_t last = (nb_ - 1) * B_;
         v_last_ = ceil_div(g_.OC - last, kL);
         zero_last_ = out.c_stride - last - v_last_ * kL;
@@ -134,6 +145,12 @@ public:
     }
 
     size_t size_hint() const {
+        if (pairs_) { // every group unrolled (at most kMaxUnrolledPairs + 1 bodies), <= 12 bytes an instruction
+            const int64_t cols = (P_ - 1) * g_.SW + (g_.KW - 1) * g_.DW + 1;
+            const int64_t per_group = cols * V_ * 6 + P_ * g_.KW * V_ * (c_.has_n ? 4 : 2);
+            const int64_t bodies = std::min<int64_t>(row_groups(g_), kMaxUnrolledPairs + 1);
+            return static_cast<size_t>(16384 + 2 * bodies * per_group * 12 + pool_estimate());
+        }
         const int64_t units = g_.KH * g_.KW * std::min<int64_t>(steps_, 8);
         return static_cast<size_t>(16384 + 2 * units * P_ * V_ * 48 + pool_estimate());
     }
@@ -147,12 +164,14 @@ public:
 private:
     static constexpr int kSlotOh = 0, kSlotOcb = 8, kSlotDstRow = 16, kSlotERow = 24, kSlotBlkIn = 32, kScratch = 40;
     static constexpr int kMaxBodies = 16;
+    static constexpr int64_t kMaxUnrolledPairs = 4; // row pairs unrolled; more are a runtime loop
 
     const Reg64 r_args = rdi, r_pool = rbx, r_src_row = r8, r_outblk = r9, r_in_tile = r10, r_cnt = r11,
                 r_cblk = r12, r_eblk = r13, r_wblk = r14, r_ow = r15, r_in = rax, r_w = rdx, r_out = rsi,
                 r_kh = rcx, r_kw = rbp;
     static constexpr int kAcc0 = Tr::evex ? 8 : 0;
     const Vmm X{Tr::evex ? 0 : 12}, T{Tr::evex ? 1 : 13}, IDX{Tr::evex ? 2 : 14}, Z{Tr::evex ? 3 : 15};
+    const Vmm kPairHi{6}; // EVEX row-pair form: the (0, 1) word pattern of S (zmm4-5 hold the columns)
 
     Generator& G() { return *G_; }
     int d32(int64_t v) const { return loops::disp32(v, node_of(d_)); }
@@ -189,6 +208,10 @@ private:
         for (int64_t p = 0; p < n_pat; ++p) {
             const int off = g.pool_f32(padded(c_.e, static_cast<size_t>(p * c_.oc_pad), 0.0f));
             if (p == 0) off_e_ = off;
+        }
+        if (pairs_ && c_.has_n) {
+            off_pair_ones_ = g.pool_i32(std::vector<int32_t>(8, 0x00010001));
+            off_pair_hi_ = g.pool_i32(std::vector<int32_t>(8, 0x00010000));
         }
         if (gather_) {
             // Byte offset, within a pixel, of each lane's input channel for j = 0.
@@ -369,6 +392,7 @@ private:
     }
 
     void emit_dot(int64_t pn, int64_t vn) {
+        if (pairs_) return emit_dot_pairs(pn, vn);
         Generator& g = G();
         for (int64_t p = 0; p < pn; ++p)
             for (int64_t v = 0; v < vn; ++v) {
@@ -379,6 +403,182 @@ private:
         g.mov(r_in, r_in_tile);
         const loops::TapGeom t{g_.KH, g_.KW, g_.DH * in_.row_stride(), g_.DW * in_.c_stride, r_in, r_kh, r_kw};
         loops::taps(g, t, std::min<int64_t>(steps_, 8), kMaxBodies, node_of(d_), [&](int64_t disp) { emit_tap(pn, vn, disp); });
+    }
+
+    // ---- row-pair form (depthwise, multiplier 1) ------------------------------------------------
+    // How a row group pairs its taps: RowPair = rows (2r, 2r+1) at the same kw; ColPair = the lone
+    // last row, taps (kw, kw+1) of it, the last tap of an odd KW as (0, w) with its left neighbour;
+    // Single = the lone last row when KW = 1 (level, 0).
+    enum class Pairing { RowPair, ColPair, Single };
+
+    // The vector that holds, per lane, the dword the group multiplies for vector v: two zero-extended
+    // words (level a, level b), or (level, 0) for Single.
+    Vmm pair_vec(int64_t v) const {
+        if constexpr (Tr::evex) return Vmm(4 + static_cast<int>(v));
+        else return v == 0 ? IDX : X;
+    }
+
+    // Builds pair_vec(0..vn-1) from the bytes at rax + a (first of the pair) and rax + b (second).
+    void load_pair_column(int64_t vn, Pairing pm, int64_t a, int64_t b) {
+        Generator& g = G();
+        if (pm == Pairing::Single) {
+            for (int64_t v = 0; v < vn; ++v) g.vpmovzxbd(pair_vec(v), g.ptr[r_in + d32(a + v * kL)]);
+            return;
+        }
+        const Xmm xx(X.getIdx()), xt(T.getIdx());
+        if constexpr (Tr::evex) {
+            if (vn == 2) {
+                // 32 channels: quadwords reordered (0, 2, 1, 3) so that the in-lane byte interleave
+                // yields channels 0-15 (low) and 16-31 (high) in order. The 32-byte loads stay in the
+                // pixel: a block of two computed vectors has c_stride >= its start + 32.
+                const Ymm ya(X.getIdx()), yb(T.getIdx()), y0(pair_vec(0).getIdx()), y1(pair_vec(1).getIdx());
+                g.vpermq(ya, g.ptr[r_in + d32(a)], 0xD8);
+                g.vpermq(yb, g.ptr[r_in + d32(b)], 0xD8);
+                g.vpunpcklbw(y0, ya, yb);
+                g.vpunpckhbw(y1, ya, yb);
+                g.vpmovzxbw(pair_vec(0), y0);
+                g.vpmovzxbw(pair_vec(1), y1);
+                return;
+            }
+            // 16 channels a vector: the two byte rows interleaved, then widened to words.
+            for (int64_t v = 0; v < vn; ++v) {
+                const Xmm xi(pair_vec(v).getIdx());
+                const Address mb = g.ptr[r_in + d32(b + v * 16)];
+                g.vmovdqu(xx, g.ptr[r_in + d32(a + v * 16)]);
+                g.vpunpcklbw(xi, xx, mb);
+                g.vpunpckhbw(xx, xx, mb);
+                g.vinserti128(Ymm(xi.getIdx()), Ymm(xi.getIdx()), xx, 1);
+                g.vpmovzxbw(pair_vec(v), Ymm(xi.getIdx()));
+            }
+        } else if (vn == 2) {
+            // Channels 0-7 from the low interleaved half, 8-15 from the high one (X is vector 1).
+            const Xmm x0(IDX.getIdx());
+            const Address mb = g.ptr[r_in + d32(b)];
+            g.vmovdqu(xx, g.ptr[r_in + d32(a)]);
+            g.vpunpcklbw(x0, xx, mb);
+            g.vpunpckhbw(xx, xx, mb);
+            g.vpmovzxbw(IDX, x0);
+            g.vpmovzxbw(X, xx);
+        } else {
+            // One vector of 8 channels: 8-byte loads stay inside the block.
+            const Xmm x0(IDX.getIdx());
+            g.vmovq(xx, g.ptr[r_in + d32(a)]);
+            g.vmovq(xt, g.ptr[r_in + d32(b)]);
+            g.vpunpcklbw(x0, xx, xt);
+            g.vpmovzxbw(IDX, x0);
+        }
+    }
+
+    // One use of a built column: pixel p, weight slot (pairs of taps of the group) and whether the
+    // column's first level belongs to the window (not for the (0, w) slot of an odd KW).
+    struct ColumnUse {
+        int64_t p, slot;
+        bool both;
+    };
+
+    // One row group at rax + rdisp: every input column the tile's pixels read, built once and
+    // multiplied into the accumulators of every use. Weights at rdx + wdisp: slots x oc_vecs vectors.
+    void emit_row_group(int64_t pn, int64_t vn, Pairing pm, int64_t rdisp, int64_t wdisp) {
+        Generator& g = G();
+        const PreferredEncoding enc = Tr::evex ? EvexEncoding : VexEncoding;
+        const int64_t ncols = (pn - 1) * g_.SW + (g_.KW - 1) * g_.DW + 1;
+        const int64_t second = pm == Pairing::ColPair ? g_.DW * in_.c_stride : g_.DH * in_.row_stride();
+        for (int64_t col = 0; col < ncols; ++col) {
+            std::vector<ColumnUse> uses;
+            for (int64_t p = 0; p < pn; ++p) {
+                const int64_t rel = col - p * g_.SW;
+                if (rel < 0 || rel % g_.DW != 0 || rel / g_.DW >= g_.KW) continue;
+                const int64_t kw = rel / g_.DW;
+                if (pm != Pairing::ColPair) uses.push_back({p, kw, true});
+                else if (kw % 2 == 0 && kw + 1 < g_.KW) uses.push_back({p, kw / 2, true}); // taps (kw, kw+1)
+                else if (g_.KW % 2 == 1 && kw == g_.KW - 2) uses.push_back({p, g_.KW / 2, false}); // (0, w[KW-1])
+            }
+            if (uses.empty()) continue;
+            const int64_t a = rdisp + col * in_.c_stride;
+            load_pair_column(vn, pm, a, a + second);
+            for (int64_t v = 0; v < vn; ++v) {
+                const Vmm src = pair_vec(v);
+                for (const ColumnUse& u : uses) {
+                    const Address w = g.ptr[r_w + d32(wdisp + (u.slot * V_ + v) * kVB)];
+                    if constexpr (Tr::vnni) {
+                        g.vpdpbusd(acc(u.p, v), src, w, enc);
+                    } else if (!fresh_.empty() && fresh_[static_cast<size_t>(u.p * V_ + v)]) {
+                        g.vpmaddwd(acc(u.p, v), src, w); // the accumulator's first product: no zeroing, no add
+                        fresh_[static_cast<size_t>(u.p * V_ + v)] = false;
+                    } else {
+                        g.vpmaddwd(T, src, w);
+                        g.vpaddd(acc(u.p, v), acc(u.p, v), T);
+                    }
+                }
+                if (c_.has_n) add_window_sum(pm, uses, v);
+            }
+        }
+    }
+
+    // S of every use: the level of a Single column, both words of a pair (times (1, 1) in Z), only
+    // the second word for the (0, w) slot (times (0, 1) from the pool).
+    void add_window_sum(Pairing pm, const std::vector<ColumnUse>& uses, int64_t v) {
+        Generator& g = G();
+        const PreferredEncoding enc = Tr::evex ? EvexEncoding : VexEncoding;
+        const Vmm src = pair_vec(v);
+        if (pm == Pairing::Single) {
+            for (const ColumnUse& u : uses) g.vpaddd(sacc(u.p, v), sacc(u.p, v), src);
+            return;
+        }
+        for (bool both : {true, false}) {
+            bool first = true;
+            for (const ColumnUse& u : uses) {
+                if (u.both != both) continue;
+                // (0, 1): zmm6 on EVEX (loaded per tile), a whole pool vector on VEX (no register left).
+                const Address hi_mem = g.ptr[r_pool + off_pair_hi_];
+                const Operand& hi = Tr::evex ? static_cast<const Operand&>(kPairHi) : static_cast<const Operand&>(hi_mem);
+                if constexpr (Tr::vnni) {
+                    g.vpdpbusd(sacc(u.p, v), src, both ? static_cast<const Operand&>(Z) : hi, enc);
+                } else {
+                    if (first) g.vpmaddwd(T, src, both ? static_cast<const Operand&>(Z) : hi);
+                    g.vpaddd(sacc(u.p, v), sacc(u.p, v), T);
+                }
+                first = false;
+            }
+        }
+    }
+
+    void emit_dot_pairs(int64_t pn, int64_t vn) {
+        Generator& g = G();
+        const int64_t npairs = g_.KH / 2, gw = g_.KW * V_ * kVB, grow = 2 * g_.DH * in_.row_stride();
+        // vpmaddwd levels: when every group is unrolled, each D accumulator starts with its first
+        // product (fresh_); the runtime pair loop emits its body once, so it starts from zeros.
+        const bool unrolled = npairs <= kMaxUnrolledPairs;
+        fresh_.assign(!Tr::vnni && unrolled ? static_cast<size_t>(P_ * V_) : 0, false);
+        for (int64_t p = 0; p < pn; ++p)
+            for (int64_t v = 0; v < vn; ++v) {
+                if (fresh_.empty()) VecOps<I>::zero(g, acc(p, v));
+                else fresh_[static_cast<size_t>(p * V_ + v)] = true;
+                if (c_.has_n) VecOps<I>::zero(g, sacc(p, v));
+            }
+        if (c_.has_n) g.vpbroadcastd(Z, g.dword[r_pool + off_pair_ones_]);
+        if (c_.has_n && Tr::evex) g.vpbroadcastd(kPairHi, g.dword[r_pool + off_pair_hi_]);
+        g.mov(r_w, r_wblk);
+        g.mov(r_in, r_in_tile);
+        int64_t rdisp = 0, wdisp = 0;
+        if (unrolled) {
+            for (int64_t i = 0; i < npairs; ++i) emit_row_group(pn, vn, Pairing::RowPair, i * grow, i * gw);
+            rdisp = npairs * grow;
+            wdisp = npairs * gw;
+        } else {
+            Label l;
+            g.mov(r_kh, npairs);
+            g.L(l);
+            emit_row_group(pn, vn, Pairing::RowPair, 0, 0);
+            g.add(r_in, d32(grow));
+            g.add(r_w, d32(gw));
+            g.dec(r_kh);
+            g.jnz(l, g.T_NEAR);
+        }
+        if (g_.KH % 2 != 0) emit_row_group(pn, vn, g_.KW > 1 ? Pairing::ColPair : Pairing::Single, rdisp, wdisp);
+        for (size_t i = 0; i < fresh_.size(); ++i) // never multiplied (no tap read it): zero
+            if (fresh_[i]) VecOps<I>::zero(g, acc(static_cast<int64_t>(i) / V_, static_cast<int64_t>(i) % V_));
+        fresh_.clear();
     }
 
     void emit_epilogue(int64_t pn, int64_t vn, int64_t zero_tail) {
@@ -420,7 +620,9 @@ private:
     Generator* G_ = nullptr;
     int off_m_ = -1, off_n_ = -1, off_klo_ = -1, off_khi_ = -1, off_ylo_ = -1, off_yhi_ = -1, off_thr_ = -1,
         off_e_ = -1, off_idx_ = -1, off_lowbyte_ = -1, off_ones_ = -1, off_ones_last_ = -1, off_rowtab_ = -1,
-        off_coltab_ = -1;
+        off_coltab_ = -1, off_pair_ones_ = -1, off_pair_hi_ = -1;
+    bool pairs_ = false;
+    std::vector<bool> fresh_; // row-pair form, vpmaddwd levels: D accumulators not yet written this tile
 };
 
 template <Isa I>
@@ -479,7 +681,8 @@ PackedWeights pack_group_conv_weights(const QConvDesc& d, const ConvBlocking& b)
     const bool vnni = is_vnni(b.isa);
     const int64_t B = b.oc_block(), V = b.oc_vecs, L = b.lanes, khw = g.KH * g.KW, cg = g.Cg();
     const int64_t nb = ceil_div(g.OC, B), steps = steps_per_tap(b.isa, g);
-    const int64_t block_bytes = khw * steps * V * L * 4;
+    const bool pairs = row_pair_form(g);
+    const int64_t block_bytes = pairs ? row_groups(g) * g.KW * V * L * 4 : khw * steps * V * L * 4;
     const size_t bytes = static_cast<size_t>(nb * block_bytes);
     auto* raw = static_cast<uint8_t*>(std::aligned_alloc(64, std::max<size_t>((bytes + 63) / 64 * 64, 64)));
     if (raw == nullptr) throw Error(ErrorCode::Internal, node_of(d), "out of memory packing weights");
@@ -492,6 +695,33 @@ PackedWeights pack_group_conv_weights(const QConvDesc& d, const ConvBlocking& b)
     };
     auto* out = reinterpret_cast<int32_t*>(raw);
     size_t i = 0;
+    if (pairs) {
+        // (code of row 2r, code of row 2r+1) as two s16 (0 past KH): vpmaddwd with the (level a,
+        // level b) words gives a*wa + b*wb exactly; vpdpbusd sees bytes (a, 0, b, 0) and the codes'
+        // low bytes (the high bytes meet level bytes 0).
+        for (int64_t blk = 0; blk < nb; ++blk)
+            for (int64_t r = 0; r < row_groups(g); ++r)
+                for (int64_t kw = 0; kw < g.KW; ++kw)
+                    for (int64_t v = 0; v < V; ++v)
+                        for (int64_t l = 0; l < L; ++l) {
+                            const int64_t o = blk * B + v * L + l, kh = 2 * r;
+                            int8_t wa = 0, wb = 0;
+                            if (kh + 1 < g.KH) { // rows (kh, kh+1) at kw
+                                wa = code(o, 0, kh * g.KW + kw);
+                                wb = code(o, 0, (kh + 1) * g.KW + kw);
+                            } else if (g.KW == 1) { // the lone row alone: (w, 0)
+                                wa = kw == 0 ? code(o, 0, kh * g.KW) : 0;
+                            } else if (2 * kw + 1 < g.KW) { // the lone row's taps (2kw, 2kw+1)
+                                wa = code(o, 0, kh * g.KW + 2 * kw);
+                                wb = code(o, 0, kh * g.KW + 2 * kw + 1);
+                            } else if (2 * kw + 1 == g.KW) { // its last tap of an odd KW: (0, w)
+                                wb = code(o, 0, kh * g.KW + 2 * kw);
+                            }
+                            out[i++] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint16_t>(wa)) |
+                                                            static_cast<uint32_t>(static_cast<uint16_t>(wb)) << 16);
+                        }
+        return pw;
+    }
     for (int64_t blk = 0; blk < nb; ++blk)
         for (int64_t k = 0; k < khw; ++k)
             for (int64_t s = 0; s < steps; ++s)

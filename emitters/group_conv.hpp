@@ -5,9 +5,21 @@
 // embedded broadcast, {rn-sae}).
 //
 // Output channels live in vector lanes, NHWC: a tile is `pixels` output pixels x `oc_vecs` vectors
-// of one output-channel block (ConvBlocking::oc_block() = oc_vecs*lanes channels). For every tap
-// (kh, kw) the lanes read the input levels of their own input channels c(o) = (o / OCg)*Cg + j:
-//   * depthwise with multiplier 1 (Cg = OCg = 1): consecutive channels, one vpmovzxbd per tap and
+// of one output-channel block (ConvBlocking::oc_block() = oc_vecs*lanes channels).
+// Depthwise with multiplier 1 (Cg = OCg = 1) and KW <= 16 takes the row-pair form: kernel rows go in
+// pairs (2r, 2r+1) (a lone last row when KH is odd); for each input column the tile's pixels read,
+// the two rows' bytes of the vector's channels are interleaved (vpunpckl/hbw) and widened to words
+// (vpmovzxbw), so each lane holds the dword (level a, level b); the column is built once per row
+// pair and multiplied into every (pixel, kw) that reads it: vpmaddwd + vpaddd (avx2, avx512_core)
+// or vpdpbusd (VNNI levels: bytes (a, 0, b, 0)) against the codes packed as s16 pairs
+// (w[2r][kw], w[2r+1][kw]) (EVEX, two vectors: vpermq-reordered 32-byte rows, one interleave per
+// 16 channels); a lone last row pairs its own taps (kw, kw+1) the same way across columns
+// (an odd KW's last tap as (0, w) with its left neighbour; KW = 1: vpmovzxbd and (w, 0)); S adds
+// (1, 1) / (0, 1) pairs. Exact in s32
+// (|a*wa + b*wb| <= 2*255*128). Up to 4 row pairs are unrolled, more run in a loop.
+// Otherwise, for every tap (kh, kw) the lanes read the input levels of their own input channels
+// c(o) = (o / OCg)*Cg + j:
+//   * depthwise with multiplier 1 and KW > 16: consecutive channels, one vpmovzxbd per tap and
 //     vector;
 //   * any other grouping: vpgatherdd of each lane's dword at c(o) + j (per-lane offsets c(o) in the
 //     constant pool, j a displacement). The dword loads read up to 3 bytes past a group:
@@ -26,7 +38,10 @@
 // blocks are ceil(OC / oc_block). The last block computes only the vectors holding channels < OC and
 // writes level 0 / +0.0f to the rest of out.c_stride, so c_stride (a multiple of 16) is never exceeded.
 //
-// Packed weights (pack_group_conv_weights), 64-byte aligned: per block b, for each tap
+// Packed weights (pack_group_conv_weights), 64-byte aligned. Row-pair form: per block b, for each
+// row group r < ceil(KH/2), each slot kw < KW, oc_vecs x lanes dwords of two s16 codes: rows (2r, 2r+1)
+// at kw; the lone row: taps (2kw, 2kw+1), (0, w[KW-1]) for an odd KW, 0 past them (KW = 1: (w, 0));
+// block_bytes = ceil(KH/2)*KW*oc_vecs*lanes*4. Otherwise: per block b, for each tap
 // k = kh*KW + kw, for each step s (input channel j = s; VNNI: quad j = 4s..4s+3), oc_vecs x lanes
 // dwords of channel o = b*oc_block + v*lanes + l (0 for o >= OC): the s32 code (vpmaddwd form) or 4 s8
 // codes (VNNI form). block_bytes = KH*KW*steps*oc_vecs*lanes*4.

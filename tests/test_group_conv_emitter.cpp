@@ -155,6 +155,35 @@ TEST_P(GroupConvEmitter, MultiplierAndGeneralGroups) {
             }
 }
 
+// Depthwise row-pair form (kernel rows paired per vpmaddwd / vpdpbusd, input columns reused across
+// the tile's pixels): odd and even KH (the unrolled pairs and the runtime pair loop past 4 pairs, a
+// lone last row), KW up to the form's limit 16 and past it (the per-tap form), channel tails of one
+// and two vectors, strides, dilations, asymmetric pads, asymmetric weights, small and full level
+// counts, the extreme codes.
+TEST_P(GroupConvEmitter, DepthwiseRowPairForm) {
+    const uint64_t base = base_seed(51);
+    uint64_t i = 0;
+    for (int64_t kh : {1, 2, 3, 4, 9, 10, 11})
+        for (int64_t kw : {1, 3, 16, 17})
+            for (int64_t C : {5, 16, 40}) {
+                ConvGeom g;
+                g.C = g.groups = g.OC = C;
+                g.KH = kh, g.KW = kw;
+                g.SH = 1 + static_cast<int64_t>(i % 2), g.SW = 1 + static_cast<int64_t>(i / 2 % 2);
+                g.DH = 1 + static_cast<int64_t>(i / 3 % 2), g.DW = 1 + static_cast<int64_t>(i / 5 % 2);
+                g.PT = static_cast<int64_t>(i % 3), g.PB = kh / 2, g.PL = kw / 2, g.PR = static_cast<int64_t>(i % 2);
+                g.H = kh * g.DH + 3, g.W = kw * g.DW + 4;
+                g = with_output(g);
+                GroupConvCase c = vary(g, case_seed(base, i));
+                c.asym_w = i % 2 == 1;
+                c.in_levels = i % 3 == 0 ? 256 : i % 3 == 1 ? 3 : 16;
+                c.extreme = i % 7 == 3;
+                std::string k;
+                EXPECT_TRUE(run(c, base, i++, &k));
+                EXPECT_EQ(k.rfind("dwconv_", 0), 0u) << k;
+            }
+}
+
 TEST_P(GroupConvEmitter, EveryBlocking) {
     const uint64_t base = base_seed(47);
     uint64_t i = 0;
@@ -277,6 +306,7 @@ TEST_P(GroupConvCode, InstructionAudit) {
                     EXPECT_EQ(a.count("vpmaddwd") > 0, !vnni) << k->name;
                     EXPECT_EQ(a.count("vpdpbusd") > 0, vnni) << k->name;
                     EXPECT_EQ(a.count("vpgatherdd") > 0, gather) << k->name;
+                    EXPECT_EQ(a.count("vpunpcklbw") > 0, !gather) << k->name << ": the depthwise row-pair form";
                     EXPECT_EQ(a.count("vcvtps2dq") > 0, !float_out) << k->name;
                     EXPECT_GT(a.count("vfmadd132ps"), 0) << k->name;
                     EXPECT_EQ(a.count("vfmadd231ps") > 0, asym) << k->name << ": the N*S term";

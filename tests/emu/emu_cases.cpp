@@ -106,6 +106,17 @@ int64_t group_conv_cases(EmuImage& img, Isa isa, uint64_t base, std::vector<EmuC
             add(c);
         }
     }
+    for (int64_t kh : {2, 3, 11}) // depthwise row-pair form: even / odd KH (column pairs), the pair loop, KW to 17
+        for (int64_t kw : {3, 16, 17}) {
+            ConvGeom g;
+            g.C = g.groups = g.OC = 40;
+            g.KH = kh, g.KW = kw, g.SH = 1, g.SW = 1 + i % 2, g.DH = 1 + i % 3 / 2, g.DW = 1;
+            g.PT = 1, g.PB = 0, g.PL = kw / 2, g.PR = 1;
+            g.H = kh * g.DH + 1, g.W = kw + 3;
+            GroupConvCase c = vary_group_conv_case(with_output(g), case_seed(base, i));
+            c.asym_w = i % 2 == 0, c.in_levels = i % 3 == 0 ? 3 : 256, c.extreme = i % 4 == 1;
+            add(c);
+        }
     for (auto o : {GroupConvCase::Out::Levels, GroupConvCase::Out::Float}) { // largest |D|
         GroupConvCase c;
         c.g = geom(2 * 40, 2, 4, 3, 4, 3);
