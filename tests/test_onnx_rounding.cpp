@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <random>
 #include <string>
@@ -19,6 +20,8 @@
 #include "runtime/ref_ops.hpp"
 #include "tests/support/chain_check.hpp"
 #include "tests/support/emitter_testing.hpp"
+#include "tests/support/half_grid.hpp"
+#include "qjit/import.hpp"
 
 namespace qjit::test {
 namespace {
@@ -251,6 +254,31 @@ TEST_P(OnnxRoundingKernels, EltwiseEpilogue) {
 
 INSTANTIATE_TEST_SUITE_P(OutParams, OnnxRoundingKernels, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "per_channel" : "per_tensor"; });
+
+// The ONNX fuzzer's half-grid check on its valid seed models (fuzz/corpus/onnx): JIT == Oracle B.
+TEST(OnnxRounding, FuzzCorpusOnHalfGridInputs) {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::path(__FILE__).parent_path().parent_path() / "fuzz" / "corpus" / "onnx";
+    if (!fs::is_directory(dir)) GTEST_SKIP() << dir << " missing";
+    int checked = 0;
+    for (const auto& e : fs::directory_iterator(dir)) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind("qdq_", 0) != 0 && name.rfind("peer_", 0) != 0) continue;
+        Graph g;
+        try {
+            g = import_onnx(e.path().string());
+        } catch (const Error&) {
+            continue; // the unsupported peer models
+        }
+        try {
+            EXPECT_EQ(tsupport::half_grid_jit_vs_b(g, {}, int64_t{1} << 16), "") << name;
+            ++checked;
+        } catch (const Error& err) {
+            (void)err; // a typed Error is an accepted outcome for the fuzzer
+        }
+    }
+    EXPECT_GE(checked, 3);
+}
 
 } // namespace
 } // namespace qjit::test
