@@ -176,7 +176,7 @@ public:
             for (int64_t p = 0; zero && p < c_.n_row_classes * c_.n_col_classes; ++p)
                 zero = c_.e[static_cast<size_t>(p * c_.oc_pad + o)] == 0.0f;
             if (c_.k_lo[ou] > 0) use_klo_ = true;
-            if (c_.k_hi[ou] < static_cast<int32_t>(c_.v_max) && !zero) use_khi_ = true;
+            if (c_.k_hi[ou] < c_.out_levels - 1 && !zero) use_khi_ = true;
         }
         // Block kinds: every block but the last is full; the last computes the vectors that fit in
         // out.c_stride and writes level 0 / +0.0f to any channels of c_stride beyond the block.
@@ -219,7 +219,7 @@ private:
     static Vmm T(int i) { return Vmm(kR - 1 - i); }
 
     size_t pool_estimate() const {
-        const int64_t vecs = 8 + c_.n_row_classes * c_.n_col_classes;
+        const int64_t vecs = 9 + c_.n_row_classes * c_.n_col_classes;
         return static_cast<size_t>(vecs * ocpe_ * 4 + (g_.OH + g_.OW) * 4 + 1024);
     }
 
@@ -244,6 +244,7 @@ private:
         if (c_.has_n) off_n_ = g.pool_f32(per_segment(c_.n));
         if (use_klo_) off_klo_ = g.pool_i32(padded(c_.k_lo, 0, 0));
         if (use_khi_) off_khi_ = g.pool_i32(padded(c_.k_hi, 0, 0));
+        if (!c_.k_off.empty()) off_koff_ = g.pool_i32(padded(c_.k_off, 0, 0));
         if (c_.mode != EpilogueMode::Levels && c_.has_bounds) {
             off_ylo_ = g.pool_f32(padded(c_.y_lo, 0, 0.0f));
             off_yhi_ = g.pool_f32(padded(c_.y_hi, 0, 0.0f));
@@ -260,6 +261,7 @@ private:
         off_e_ = g.pool_f32(e_all);
         // Broadcast constants: a full vector for the VEX levels, a scalar ({1toN}) for EVEX.
         off_vmax_ = g.pool_f32(std::vector<float>(kL, c_.v_max));
+        if (c_.v_min != 0.0f) off_vmin_ = g.pool_f32(std::vector<float>(kL, c_.v_min));
         off_lm1_ = g.pool_i32(std::vector<int32_t>(kL, c_.out_levels - 1));
         off_lowbytes_ = g.pool_i32(std::vector<int32_t>(1, 0x00FF00FF));
         if (wl_.maddubs) build_plan_pool();
@@ -714,9 +716,15 @@ private:
                     continue;
                 }
                 if (levels) {
-                    g.vmaxps(a, a, zero); // NaN -> 0
+                    if (off_vmin_ >= 0) g.vmaxps(a, a, bcast(off_vmin_)); // NaN -> v_min
+                    else g.vmaxps(a, a, zero);                            // NaN -> 0
                     g.vminps(a, a, bcast(off_vmax_));
                     Ops::cvt_rne(g, a, a);
+                    if (off_koff_ >= 0) { // ONNX rounding (spec §2.5): + off, then [0, L-1]
+                        g.vpaddd(a, a, g.ptr[r_cblk + off_koff_ + cv]);
+                        g.vpmaxsd(a, a, zero);
+                        g.vpminsd(a, a, bcast(off_lm1_));
+                    }
                     if (use_klo_) g.vpmaxsd(a, a, g.ptr[r_cblk + off_klo_ + cv]);
                     if (use_khi_) g.vpminsd(a, a, g.ptr[r_cblk + off_khi_ + cv]);
                     continue;
@@ -793,6 +801,7 @@ private:
     int64_t zero_channels_ = 0; // of the row block being emitted
     std::vector<Kind> kinds_;
     Generator* G_ = nullptr;
+    int off_koff_ = -1, off_vmin_ = -1;
     int off_m_ = -1, off_n_ = -1, off_klo_ = -1, off_khi_ = -1, off_ylo_ = -1, off_yhi_ = -1, off_thr_ = -1,
         off_e_ = -1, off_vmax_ = -1, off_lm1_ = -1, off_lowbytes_ = -1, off_rowtab_ = -1,
         off_coltab_ = -1, off_ones_ = -1, off_lowvec_ = -1, off_taps_ = -1;

@@ -72,7 +72,7 @@ public:
         for (int64_t ch = 0; ch < c_.c && c_.mode == EpilogueMode::Levels; ++ch) {
             const size_t cu = static_cast<size_t>(ch);
             if (c_.k_lo[cu] > 0) use_klo_ = true;
-            if (c_.k_hi[cu] < static_cast<int32_t>(c_.v_max)) use_khi_ = true;
+            if (c_.k_hi[cu] < c_.out_levels - 1) use_khi_ = true;
         }
         need_k0_ = c_.has_a0 || c_.has_p;
         need_k1_ = binary_ && (c_.has_a1 || c_.has_p);
@@ -94,7 +94,7 @@ private:
     Generator& G() { return *G_; }
     int d32(int64_t v) const { return disp32(v, node_); }
 
-    size_t pool_bytes() const { return static_cast<size_t>(c_.c_pad) * 4 * 10 + 256; }
+    size_t pool_bytes() const { return static_cast<size_t>(c_.c_pad) * 4 * 11 + 320; }
 
     void build_pool() {
         Generator& g = G();
@@ -104,6 +104,8 @@ private:
         if (c_.has_p) off_p_ = g.pool_f32(c_.p);
         if (use_klo_) off_klo_ = g.pool_i32(c_.k_lo);
         if (use_khi_) off_khi_ = g.pool_i32(c_.k_hi);
+        if (!c_.k_off.empty()) off_koff_ = g.pool_i32(c_.k_off);
+        if (c_.v_min != 0.0f) off_vmin_ = g.pool_f32(std::vector<float>(8, c_.v_min));
         if (c_.mode != EpilogueMode::Levels && c_.has_bounds) {
             off_ylo_ = g.pool_f32(c_.y_lo);
             off_yhi_ = g.pool_f32(c_.y_hi);
@@ -239,9 +241,17 @@ private:
     void tail(const Vmm& t, const Vmm& s, int64_t ch, bool idx, bool masked) {
         Generator& g = G();
         if (c_.mode == EpilogueMode::Levels) {
-            g.vmaxps(t, t, y_zero); // NaN -> 0
+            // A broadcast pool constant (VEX: the entry is 8 copies; EVEX: {1toN}).
+            auto bcast = [&](int off) { return Tr::evex ? g.ptr_b[r_pool + off] : g.ptr[r_pool + off]; };
+            if (off_vmin_ >= 0) g.vmaxps(t, t, bcast(off_vmin_)); // NaN -> v_min
+            else g.vmaxps(t, t, y_zero);                          // NaN -> 0
             g.vminps(t, t, y_vmax);
             VecOps<I>::cvt_rne(g, t, t); // RNE: MXCSR set by the preamble, {rn-sae} on EVEX
+            if (off_koff_ >= 0) { // ONNX rounding (spec §2.5): + off, then [0, L-1]
+                g.vpaddd(t, t, at(r_pool, 4, off_koff_ + ch * 4, idx));
+                g.vpmaxsd(t, t, y_zero);
+                g.vpminsd(t, t, bcast(off_lm1_));
+            }
             if (use_klo_) g.vpmaxsd(t, t, at(r_pool, 4, off_klo_ + ch * 4, idx));
             if (use_khi_) g.vpminsd(t, t, at(r_pool, 4, off_khi_ + ch * 4, idx));
             store_levels(t, s, ch, idx, masked);
@@ -297,6 +307,7 @@ private:
     bool masked_tail_ = false;
     bool use_klo_ = false, use_khi_ = false, need_k0_ = false, need_k1_ = false;
     Generator* G_ = nullptr;
+    int off_koff_ = -1, off_vmin_ = -1;
     int off_e_ = -1, off_a0_ = -1, off_a1_ = -1, off_p_ = -1, off_klo_ = -1, off_khi_ = -1, off_ylo_ = -1,
         off_yhi_ = -1, off_thr_ = -1, off_vmax_ = -1, off_lm1_ = -1, off_tail_ = -1;
 };

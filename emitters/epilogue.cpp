@@ -12,7 +12,8 @@ template <Isa I>
 Epilogue<I>::Epilogue(Generator& g, const Form& form, float v_max, int out_levels, const Reg64& pool_base)
     : form_(form), base_idx_(pool_base.getIdx()) {
     if (form.mode == EpilogueMode::Levels) off_vmax_ = g.pool_f32(std::vector<float>(8, v_max));
-    if (form.mode == EpilogueMode::Threshold) off_lm1_ = g.pool_i32(std::vector<int32_t>(8, out_levels - 1));
+    if (form.mode == EpilogueMode::Levels && form.v_min != 0.0f) off_vmin_ = g.pool_f32(std::vector<float>(8, form.v_min));
+    if (form.mode == EpilogueMode::Threshold || (form.mode == EpilogueMode::Levels && form.k_off)) off_lm1_ = g.pool_i32(std::vector<int32_t>(8, out_levels - 1));
 }
 
 // A pool constant as a whole vector (VEX: the entry is 8 copies) or an embedded broadcast (EVEX).
@@ -37,9 +38,15 @@ void Epilogue<I>::apply(Generator& g, const Vmm& a, const Vmm& fs, const Operand
     if (form_.has_n) g.vfmadd231ps(t, fs, need(op.n)); // t = fma(fS, N, E)
     g.vfmadd132ps(a, t, op.m);                         // a = fma(f, M, t)
     if (form_.mode == EpilogueMode::Levels) {
-        g.vmaxps(a, a, zero); // NaN -> 0 (second source)
+        if (off_vmin_ >= 0) g.vmaxps(a, a, bcast(g, off_vmin_)); // NaN -> v_min (second source)
+        else g.vmaxps(a, a, zero);                                 // NaN -> 0
         g.vminps(a, a, bcast(g, off_vmax_));
         VecOps<I>::cvt_rne(g, a, a);
+        if (form_.k_off) {
+            g.vpaddd(a, a, need(op.k_off));
+            g.vpmaxsd(a, a, zero);
+            g.vpminsd(a, a, bcast(g, off_lm1_));
+        }
         if (form_.k_lo) g.vpmaxsd(a, a, need(op.k_lo));
         if (form_.k_hi) g.vpminsd(a, a, need(op.k_hi));
         return;

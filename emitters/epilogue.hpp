@@ -5,8 +5,10 @@
 //
 // Per vector of IsaTraits<I>::lanes output channels (a holds the s32 dot product D, fs the fp32 S):
 //   a = cvt(D); t = E; [t = fma(fS, N, t)]; a = fma(a, M, t)
-//   Levels:    a = min(max(a, 0), L-1) (NaN -> 0); a = cvtps2dq(a) (RNE: MXCSR on VEX levels,
-//              {rn-sae} on EVEX levels); [a = max(a, k_lo)]; [a = min(a, k_hi)]  -> s32 levels
+//   Levels:    a = min(max(a, v_min), v_max) (NaN -> v_min; [0, L-1] unless ONNX offsets);
+//              a = cvtps2dq(a) (RNE: MXCSR on VEX levels, {rn-sae} on EVEX levels);
+//              [a = min(max(a + k_off, 0), L-1)] (ONNX rounding, spec §2.5);
+//              [a = max(a, k_lo)]; [a = min(a, k_hi)]                          -> s32 levels
 //   Threshold: [a = min(max(a, y_lo), y_hi)]; a = (a > il) ? L-1 : 0            -> s32 levels
 //              (VEX: compare into a vector and vpand; EVEX: compare into k1, masked broadcast)
 //   Float:     [a = min(max(a, y_lo), y_hi)]                                    -> f32 y
@@ -31,13 +33,15 @@ public:
         EpilogueMode mode = EpilogueMode::Levels;
         bool has_n = false;              // the fma(fS, N, E) term (asymmetric weights)
         bool k_lo = false, k_hi = false; // Levels: integer bounds after rounding
+        bool k_off = false;              // Levels: ONNX offsets added after rounding (QConvConsts::k_off)
+        float v_min = 0.0f;              // Levels: lower fp32 clamp before rounding
         bool y_bounds = false;           // Threshold / Float: fp32 bounds
     };
     // Operand addresses of one vector; the optional ones must be set when the Form uses them.
     struct Operands {
         Operands(const Xbyak::Address& m_, const Xbyak::Address& e_) : m(m_), e(e_) {}
         Xbyak::Address m, e;
-        std::optional<Xbyak::Address> n, k_lo, k_hi, y_lo, y_hi, threshold;
+        std::optional<Xbyak::Address> n, k_lo, k_hi, k_off, y_lo, y_hi, threshold;
     };
 
     Epilogue() = default;
@@ -57,7 +61,7 @@ public:
 private:
     Xbyak::Address bcast(Generator& g, int off) const;
     Form form_;
-    int off_vmax_ = -1, off_lm1_ = -1;
+    int off_vmax_ = -1, off_vmin_ = -1, off_lm1_ = -1;
     int base_idx_ = 3; // rbx
 };
 

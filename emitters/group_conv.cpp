@@ -140,7 +140,7 @@ public:
             for (int64_t p = 0; zero && p < c_.n_row_classes * c_.n_col_classes; ++p)
                 zero = c_.e[static_cast<size_t>(p * c_.oc_pad + o)] == 0.0f;
             if (c_.k_lo[ou] > 0) use_klo_ = true;
-            if (c_.k_hi[ou] < static_cast<int32_t>(c_.v_max) && !zero) use_khi_ = true;
+            if (c_.k_hi[ou] < c_.out_levels - 1 && !zero) use_khi_ = true;
         }
     }
 
@@ -184,7 +184,7 @@ private:
     }
 
     size_t pool_estimate() const {
-        const int64_t vecs = 10 + c_.n_row_classes * c_.n_col_classes;
+        const int64_t vecs = 11 + c_.n_row_classes * c_.n_col_classes;
         return static_cast<size_t>(vecs * ocpe_ * 4 + (g_.OH + g_.OW) * 4 + 1024);
     }
 
@@ -198,6 +198,7 @@ private:
         if (c_.has_n) off_n_ = g.pool_f32(padded(c_.n, 0, 0.0f));
         if (use_klo_) off_klo_ = g.pool_i32(padded(c_.k_lo, 0, 0));
         if (use_khi_) off_khi_ = g.pool_i32(padded(c_.k_hi, 0, 0));
+        if (!c_.k_off.empty()) off_koff_ = g.pool_i32(padded(c_.k_off, 0, 0));
         if (c_.mode != EpilogueMode::Levels && c_.has_bounds) {
             off_ylo_ = g.pool_f32(padded(c_.y_lo, 0, 0.0f));
             off_yhi_ = g.pool_f32(padded(c_.y_hi, 0, 0.0f));
@@ -234,6 +235,8 @@ private:
         f.has_n = c_.has_n;
         f.k_lo = use_klo_;
         f.k_hi = use_khi_;
+        f.k_off = off_koff_ >= 0;
+        f.v_min = c_.v_min;
         f.y_bounds = c_.mode != EpilogueMode::Levels && c_.has_bounds;
         epi_ = Epilogue<I>(g, f, c_.v_max, c_.out_levels, r_pool);
         const int64_t pat_bytes = ocpe_ * 4;
@@ -594,6 +597,7 @@ private:
                 if (c_.has_n) op.n = g.ptr[r_cblk + off_n_ + cv];
                 if (use_klo_) op.k_lo = g.ptr[r_cblk + off_klo_ + cv];
                 if (use_khi_) op.k_hi = g.ptr[r_cblk + off_khi_ + cv];
+                if (off_koff_ >= 0) op.k_off = g.ptr[r_cblk + off_koff_ + cv];
                 if (off_ylo_ >= 0) op.y_lo = g.ptr[r_cblk + off_ylo_ + cv], op.y_hi = g.ptr[r_cblk + off_yhi_ + cv];
                 if (off_thr_ >= 0) op.threshold = g.ptr[r_cblk + off_thr_ + cv];
                 const Vmm a = acc(p, v);
@@ -618,6 +622,7 @@ private:
     bool use_klo_ = false, use_khi_ = false;
     Epilogue<I> epi_;
     Generator* G_ = nullptr;
+    int off_koff_ = -1;
     int off_m_ = -1, off_n_ = -1, off_klo_ = -1, off_khi_ = -1, off_ylo_ = -1, off_yhi_ = -1, off_thr_ = -1,
         off_e_ = -1, off_idx_ = -1, off_lowbyte_ = -1, off_ones_ = -1, off_ones_last_ = -1, off_rowtab_ = -1,
         off_coltab_ = -1, off_pair_ones_ = -1, off_pair_hi_ = -1;

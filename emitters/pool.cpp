@@ -240,7 +240,7 @@ public:
 
     size_t size_hint() const {
         const int64_t taps = std::min<int64_t>(g_.KH * g_.KW, kMaxBodies);
-        return static_cast<size_t>(16384 + 2 * taps * P_ * 16 + static_cast<int64_t>(c_.m.size() + c_.e.size()) * 4 +
+        return static_cast<size_t>(16384 + 2 * taps * P_ * 16 + static_cast<int64_t>(c_.m.size() + c_.e.size() + c_.k_off.size()) * 4 +
                                    (g_.OH + g_.OW) * 4);
     }
 
@@ -251,6 +251,7 @@ public:
         off_m_ = g.pool_f32(c_.m);
         off_e_ = g.pool_f32(c_.e);
         if (c_.mode == EpilogueMode::Threshold) off_thr_ = g.pool_f32(c_.threshold);
+        if (!c_.k_off.empty()) off_koff_ = g.pool_i32(c_.k_off);
         const int64_t pat_bytes = c_.c_pad * 4;
         if (c_.n_row_classes > 1) {
             std::vector<int32_t> t(static_cast<size_t>(g_.OH));
@@ -267,6 +268,8 @@ public:
         }
         typename Epilogue<I>::Form f;
         f.mode = c_.mode;
+        f.k_off = off_koff_ >= 0;
+        f.v_min = c_.v_min;
         epi_ = Epilogue<I>(g, f, c_.v_max, c_.out_levels, r_pool);
         g.preamble({rbx, rbp, r12, r13, r14, r15}, kScratch);
         g.load_pool_base(r_pool);
@@ -345,6 +348,7 @@ private:
                 typename Epilogue<I>::Operands op{g.ptr[r_prow + r_col + h * 32],
                                                   g.ptr[r_prow + r_col + d32(off_e_ - off_m_ + h * 32)]};
                 if (off_thr_ >= 0) op.threshold = g.ptr[r_pool + r_coff + d32(off_thr_ + h * 32)];
+                if (off_koff_ >= 0) op.k_off = g.ptr[r_pool + r_coff + d32(off_koff_ + h * 32)];
                 epi_.apply(g, v[h], v[h], op, zero, t);
                 if (!epi_.stores_levels()) g.vmovups(g.ptr[r_out_c + d32((p * out_.c_stride + h * kL) * 4)], v[h]);
             }
@@ -357,6 +361,7 @@ private:
     int64_t cw_ = 16, P_ = 1;
     bool u16_ = true;
     Epilogue<I> epi_;
+    int off_koff_ = -1;
     int off_m_ = -1, off_e_ = -1, off_thr_ = -1, off_rowtab_ = -1, off_coltab_ = -1;
 };
 

@@ -23,6 +23,8 @@ void validate(const ActQuant& q, const ActLayout& l, const char* what) {
     if (l.elem_bytes != 1 || l.C < 1 || l.H < 1 || l.W < 1 || l.c_stride < l.C) bad("bad u8 layout");
     for (const ChannelVec* v : {&q.il, &q.ih, &q.ol, &q.oh})
         if (v->size() != 1 && static_cast<int64_t>(v->size()) != l.C) bad("per-channel range size is not C");
+    for (const ChannelVec* v : {&q.onnx_scale, &q.onnx_off})
+        if (q.onnx() && v->size() != 1 && static_cast<int64_t>(v->size()) != l.C) bad("per-channel ONNX scale / offset size is not C");
     const int64_t limit = std::numeric_limits<int32_t>::max() / 4;
     if (l.H * l.W > limit || l.row_stride() > limit) bad("image too large for 32-bit displacements");
 }
@@ -97,10 +99,18 @@ private:
         Generator& g = *g_;
         const size_t C = static_cast<size_t>(l_.C);
         std::vector<float> c0(C), c1(C), c2(C), c3(C);
+        std::vector<int32_t> off3(C, 0);
         for (size_t c = 0; c < C; ++c) {
             const float il = q_.il.at(static_cast<int64_t>(c)), ih = q_.ih.at(static_cast<int64_t>(c));
             const float ol = q_.ol.at(static_cast<int64_t>(c)), oh = q_.oh.at(static_cast<int64_t>(c));
-            if (quantize_) {
+            if (quantize_ && q_.onnx()) {
+                const int32_t off = q_.offset(static_cast<int64_t>(c));
+                c0[c] = q_.onnx_scale.at(static_cast<int64_t>(c));
+                c1[c] = static_cast<float>(-off);
+                c2[c] = static_cast<float>(q_.levels - 1 - off);
+                off3[c] = off;
+                any_off_ = any_off_ || off != 0;
+            } else if (quantize_) {
                 c0[c] = il;
                 c1[c] = ih - il; // fl(ih - il), as §1.1 computes it
                 c2[c] = il < ih ? il : ih;
@@ -114,7 +124,7 @@ private:
         off_c1_ = g.pool_f32(c1);
         if (quantize_) {
             off_c2_ = g.pool_f32(c2);
-            off_c3_ = g.pool_f32(c3);
+            off_c3_ = q_.onnx() ? g.pool_i32(off3) : g.pool_f32(c3);
         }
         off_lm1_ = g.pool_f32(std::vector<float>(1, static_cast<float>(q_.levels - 1)));
         if constexpr (Tr::evex) {
@@ -170,16 +180,22 @@ private:
                 if (full) g.vmovups(v(0), f);
                 else g.vmovups(v(3), g.ptr[rbx + off_tail_mask_]), g.vmaskmovps(v(0), v(3), f);
             }
-            g.vsubps(v(1), v(0), v(8));          // a = x - il
-            g.vdivps(v(1), v(1), v(9));          // a / d
-            g.vmulps(v(1), v(1), v(12));         // u = (a/d) * (L-1)
+            if (q_.onnx()) {
+                onnx_levels();
+            } else {
+                g.vsubps(v(1), v(0), v(8));  // a = x - il
+                g.vdivps(v(1), v(1), v(9));  // a / d
+                g.vmulps(v(1), v(1), v(12)); // u = (a/d) * (L-1)
+            }
             if constexpr (Tr::evex) {
-                g.vcmpps(k1, v(0), v(10), 0x12);  // x <= lo (LE_OQ)
-                g.vmovaps(v(1) | k1, v(13));      //   -> 0
-                g.vcmpps(k2, v(0), v(11), 0x1E);  // x > hi (GT_OQ)
-                g.vmovaps(v(1) | k2, v(12));      //   -> L-1
-                g.vmaxps(v(1), v(1), v(13));      // NaN -> 0
-                VecOps<I>::cvt_rne(g, v(1), v(1));
+                if (!q_.onnx()) {
+                    g.vcmpps(k1, v(0), v(10), 0x12); // x <= lo (LE_OQ)
+                    g.vmovaps(v(1) | k1, v(13));     //   -> 0
+                    g.vcmpps(k2, v(0), v(11), 0x1E); // x > hi (GT_OQ)
+                    g.vmovaps(v(1) | k2, v(12));     //   -> L-1
+                    g.vmaxps(v(1), v(1), v(13));     // NaN -> 0
+                    VecOps<I>::cvt_rne(g, v(1), v(1));
+                }
                 if (cs == 1) {
                     if (full) g.vpmovusdb(g.ptr[rdx + static_cast<int>(uo)], v(1));
                     else g.vpmovusdb(g.ptr[rdx + static_cast<int>(uo)] | k3, v(1));
@@ -187,12 +203,14 @@ private:
                 }
                 g.vpmovusdb(xmm1, v(1));         // 16 levels
             } else {
-                g.vcmpps(v(2), v(0), v(10), 0x12);   // x <= lo (LE_OQ)
-                g.vandnps(v(1), v(2), v(1));         //   -> 0
-                g.vcmpps(v(2), v(0), v(11), 0x1E);   // x > hi (GT_OQ)
-                g.vblendvps(v(1), v(1), v(12), v(2)); //   -> L-1
-                g.vmaxps(v(1), v(1), v(13));         // NaN -> 0
-                g.vcvtps2dq(v(1), v(1));             // RNE
+                if (!q_.onnx()) {
+                    g.vcmpps(v(2), v(0), v(10), 0x12);    // x <= lo (LE_OQ)
+                    g.vandnps(v(1), v(2), v(1));          //   -> 0
+                    g.vcmpps(v(2), v(0), v(11), 0x1E);    // x > hi (GT_OQ)
+                    g.vblendvps(v(1), v(1), v(12), v(2)); //   -> L-1
+                    g.vmaxps(v(1), v(1), v(13));          // NaN -> 0
+                    g.vcvtps2dq(v(1), v(1));              // RNE
+                }
                 g.vextracti128(xmm2, ymm1, 1);
                 g.vpackusdw(xmm1, xmm1, xmm2);
                 g.vpackuswb(xmm1, xmm1, xmm1);       // 8 levels in the low qword
@@ -229,10 +247,22 @@ private:
         }
     }
 
+    // ONNX rounding (spec §2.5) of x in v0 into s32 levels in v1: fl(x / s) (vdivps, never a
+    // reciprocal), clamped to [-off, L-1-off] (NaN -> -off: second source), RNE, + off.
+    void onnx_levels() {
+        Generator& g = *g_;
+        g.vdivps(v(1), v(0), v(8));
+        g.vmaxps(v(1), v(1), v(9));
+        g.vminps(v(1), v(1), v(10));
+        VecOps<I>::cvt_rne(g, v(1), v(1));
+        if (any_off_) g.vpaddd(v(1), v(1), v(11));
+    }
+
     const ActQuant& q_;
     const ActLayout l_;
     const bool quantize_;
     Generator* g_ = nullptr;
+    bool any_off_ = false;
     int off_c0_ = -1, off_c1_ = -1, off_c2_ = -1, off_c3_ = -1, off_lm1_ = -1, off_tail_mask_ = -1;
 };
 
@@ -241,6 +271,7 @@ std::string tile_name(const ActLayout& l, int lanes) { return std::to_string(l.W
 template <Isa I> std::unique_ptr<GeneratedKernel> build(const ActQuant& q, const ActLayout& l, bool quantize) {
     ElementwiseEmitter<I> e(q, l, quantize);
     const std::string name = std::string(quantize ? "quantize_f32_u8" : "dequantize_u8_f32") + (q.per_channel() ? "_pc" : "") +
+                             (quantize && q.onnx() ? "_onnx" : "") +
                              "_" + tile_name(l, IsaTraits<I>::lanes) + "__" + to_string(I);
     return build_kernel(name, e.size_hint(), [&](Generator& g) { e(g); });
 }

@@ -38,9 +38,9 @@ def qdq(name, x, scale, zp, nodes, inits, dtype=TensorProto.UINT8):
 
 
 def conv_model(shape=(1, 3, 8, 8), oc=4, scale=0.02, strides=(1, 1), pads=(1, 1, 1, 1), cyclic=False,
-               dup_names=False, drop_input=False):
+               dup_names=False, drop_input=False, zp_in=128, out_scale=0.05, zp_out=0):
     nodes, inits = [], []
-    x = qdq("in", "x", scale, 128, nodes, inits)
+    x = qdq("in", "x", scale, zp_in, nodes, inits)
     w = (np.arange(oc * shape[1] * 9) % 7 - 3).astype(np.int8).reshape(oc, shape[1], 3, 3)
     inits.append(numpy_helper.from_array(w, "w_q"))
     inits.append(helper.make_tensor("w_s", TensorProto.FLOAT, [oc], [0.01] * oc))
@@ -51,7 +51,7 @@ def conv_model(shape=(1, 3, 8, 8), oc=4, scale=0.02, strides=(1, 1), pads=(1, 1,
     nodes.append(helper.make_node("Conv", [conv_in, "w_dq", "b"], ["conv_out"], kernel_shape=[3, 3],
                                   strides=list(strides), pads=list(pads)))
     nodes.append(helper.make_node("Relu", ["conv_out"], ["relu_out"]))
-    y = qdq("out", "relu_out", 0.05, 0, nodes, inits)
+    y = qdq("out", "relu_out", out_scale, zp_out, nodes, inits)
     if dup_names:
         nodes.append(helper.make_node("Relu", [y], ["relu_out"]))
     if drop_input:
@@ -82,6 +82,10 @@ def matmul_add_model():
 def onnx_seeds():
     out("onnx", "qdq_conv.onnx", conv_model().SerializeToString())
     out("onnx", "qdq_fc.onnx", matmul_add_model().SerializeToString())
+    # ONNX rounding (spec §2.5): power-of-two scales and odd zero points, so half-grid values are
+    # exact ties that FakeQuantize rounding would get wrong.
+    out("onnx", "qdq_conv_half_grid.onnx",
+        conv_model(scale=0.0625, zp_in=129, out_scale=0.03125, zp_out=3).SerializeToString())
     out("onnx", "dims_overflow.onnx", conv_model(shape=(1 << 40, 3, 1 << 40, 8)).SerializeToString())
     out("onnx", "zero_dim.onnx", conv_model(shape=(1, 0, 8, 8)).SerializeToString())
     out("onnx", "negative_dim.onnx", conv_model(shape=(1, 3, -8, 8)).SerializeToString())

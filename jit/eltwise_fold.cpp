@@ -81,6 +81,7 @@ EltwiseConsts fold_eltwise(const QEltwiseDesc& d) {
     if (c.mode == EpilogueMode::Levels) {
         c.k_lo.assign(cp, 0);
         c.k_hi.assign(cp, 0);
+        fold::level_clamp(d.out, d.channels, c.c_pad, &c.v_min, &c.v_max, &c.k_off);
     } else if (c.has_bounds) {
         c.y_lo.assign(cp, 0.0f);
         c.y_hi.assign(cp, 0.0f);
@@ -102,16 +103,13 @@ EltwiseConsts fold_eltwise(const QEltwiseDesc& d) {
         }
         const double al = pc.alpha[cu], be = pc.beta[cu];
         if (c.mode == EpilogueMode::Levels) {
-            const double il = d.out.il.at(ch), ih = d.out.ih.at(ch);
-            const double isc = static_cast<double>(d.out.levels - 1) / (ih - il);
-            const double ish = -il * isc;
+            const double isc = d.out.isc(ch), ish = d.out.ish(ch);
             c.p[cu] = to_f32_checked(al * P * isc, d, "P'");
             c.a0[cu] = to_f32_checked(al * A0 * isc, d, "A0'");
             c.a1[cu] = to_f32_checked(al * A1 * isc, d, "A1'");
             c.e[cu] = to_f32_checked((al * E + be) * isc + ish, d, "E'");
-            const float fil = d.out.il.at(ch), fih = d.out.ih.at(ch);
-            c.k_lo[cu] = fq::level_index(static_cast<float>(pc.lo[cu]), fil, fih, d.out.levels);
-            c.k_hi[cu] = fq::level_index(static_cast<float>(pc.hi[cu]), fil, fih, d.out.levels);
+            c.k_lo[cu] = d.out.level(ch, static_cast<float>(pc.lo[cu]));
+            c.k_hi[cu] = d.out.level(ch, static_cast<float>(pc.hi[cu]));
             continue;
         }
         c.p[cu] = to_f32_checked(al * P, d, "P");
@@ -137,9 +135,7 @@ void eltwise_scalar(const EltwiseConsts& c, int64_t ch, int32_t k0, int32_t k1, 
     if (c.has_a0) v = std::fma(static_cast<float>(k0), c.a0[cu], v);
     if (c.has_p) v = std::fma(static_cast<float>(k0 * k1), c.p[cu], v);
     if (c.mode == EpilogueMode::Levels) {
-        v = v > 0.0f ? v : 0.0f; // vmaxps(v, 0): NaN -> 0
-        v = v < c.v_max ? v : c.v_max;
-        int32_t q = fq::round_rne(v);
+        int32_t q = fold::round_level(v, c.v_min, c.v_max, c.k_off, cu, c.out_levels);
         q = q > c.k_lo[cu] ? q : c.k_lo[cu];
         q = q < c.k_hi[cu] ? q : c.k_hi[cu];
         *k = q;

@@ -35,7 +35,9 @@ struct EltwiseConsts {
 
     // Levels: integer bounds after rounding, k = min(max(k, k_lo), k_hi). [c_pad]
     std::vector<int32_t> k_lo, k_hi;
-    float v_max = 255.0f; // L-1 of the next FQ
+    float v_max = 255.0f; // clamp of v before rounding: [v_min, v_max] (fold::level_clamp);
+    float v_min = 0.0f;   // [0, L-1] unless the next FQ has ONNX rounding
+    std::vector<int32_t> k_off; // ONNX offsets added after rounding [c_pad]; empty: none
     int out_levels = 256;
     // Threshold / Float: fp32 bounds when has_bounds. [c_pad]
     bool has_bounds = false;

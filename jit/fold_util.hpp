@@ -21,4 +21,15 @@ float to_f32_checked(double v, const std::string& node, const char* what);
 // channel has il < ih. Throws Error(UnsupportedOp) for il > ih or a mix.
 EpilogueMode output_mode(bool out_levels, const ActQuant& out, int64_t channels, const std::string& node);
 
+// Levels mode with the next FakeQuantize `out` (spec §4.2 step 4, §2.5): the fp32 clamp [v_min, v_max]
+// of v before rounding and the per-channel integer offsets added after it. Without ONNX rounding (or
+// when every offset is 0) that is [0, L-1] and no offsets (k_off empty); else [-max off, L-1 - min off]
+// and k_off[ch] = off (0 in constant channels ol == oh and in the padding up to `pad`).
+void level_clamp(const ActQuant& out, int64_t channels, int64_t pad, float* v_min, float* v_max,
+                 std::vector<int32_t>* k_off);
+
+// The rounding every Levels epilogue shares: v = min(max(v, v_min), v_max) (NaN -> v_min), q = RNE(v);
+// with offsets q = min(max(q + k_off[ch], 0), L-1). The integer bounds k_lo / k_hi come after it.
+int32_t round_level(float v, float v_min, float v_max, const std::vector<int32_t>& k_off, size_t ch, int levels);
+
 } // namespace qjit::fold

@@ -58,6 +58,18 @@ float level_value(int k, float ol, float oh, int levels) {
     return (static_cast<float>(k) / static_cast<float>(levels - 1)) * (oh - ol) + ol;
 }
 
+int onnx_level_index(float x, float scale, int off, int levels) {
+    const float t = std::nearbyint(x / scale) + static_cast<float>(off); // exact while |t| < 2^24
+    if (!(t > 0.0f)) return 0;                                             // NaN, and below range
+    const float top = static_cast<float>(levels - 1);
+    return static_cast<int>(t < top ? t : top);
+}
+
+float onnx_fake_quantize(float x, float scale, int off, float ol, float oh, int levels) {
+    if (std::isnan(x)) return x;
+    return level_value(onnx_level_index(x, scale, off, levels), ol, oh, levels);
+}
+
 int round_rne(float v) { return static_cast<int>(std::nearbyint(v)); }
 
 } // namespace qjit::fq

@@ -21,6 +21,14 @@ float fake_quantize_and_level(float x, float il, float ih, float ol, float oh, i
 // Float value of level k: fl(fl(fl(k/(L-1)) * fl(oh-ol)) + ol).
 float level_value(int k, float ol, float oh, int levels);
 
+// ONNX QuantizeLinear rounding (spec §2.5) as a level index: clamp(RNE(fl(x / scale)) + off, 0, L-1)
+// with one IEEE division (never a reciprocal) and the integer offset off = zp - qmin added after
+// rounding. NaN gives 0 (as the JIT's clamp of v to [-off, L-1-off] does).
+int onnx_level_index(float x, float scale, int off, int levels);
+
+// The FakeQuantize value of that level: level_value(onnx_level_index(...)); NaN stays NaN (Oracle A).
+float onnx_fake_quantize(float x, float scale, int off, float ol, float oh, int levels);
+
 // RNE of a float already clamped to [0, 255]: the scalar model of vcvtps2dq under MXCSR=RNE.
 int round_rne(float v);
 

@@ -227,6 +227,36 @@ NodeRef Graph::fake_quantize(const std::string& name, NodeRef x, NodeRef in_low,
     return append(g, std::move(n));
 }
 
+NodeRef Graph::fake_quantize_onnx(const std::string& name, NodeRef x, NodeRef in_low, NodeRef in_high,
+                                  NodeRef out_low, NodeRef out_high, NodeRef scale, NodeRef offset) {
+    const NodeRef fq = fake_quantize(name, x, in_low, in_high, out_low, out_high, 256);
+    ir::Graph& g = checked(g_, name);
+    const Shape& xs = g.node(x.id).shape;
+    static const char* const roles[2] = {"scale", "offset"};
+    const NodeRef refs[2] = {scale, offset};
+    for (int i = 0; i < 2; ++i) {
+        input(g, name, refs[i], roles[i]);
+        const ir::Node& r = f32_input(g, name, refs[i], roles[i]);
+        if (r.op != ir::Op::Constant)
+            throw Error(ErrorCode::InvalidArgument, name, std::string(roles[i]) + " '" + r.name + "' is not a constant");
+        if (!broadcasts_to(r.shape, xs))
+            throw Error(ErrorCode::ShapeMismatch, name,
+                        std::string(roles[i]) + " shape " + to_string(r.shape) + " does not broadcast to x shape " +
+                            to_string(xs));
+        for (int64_t e = 0; e < r.value.numel(); ++e) {
+            const float v = r.value.data<float>()[e];
+            const bool ok = i == 0 ? (v > 0.0f && std::isfinite(v)) : (v >= 0.0f && v <= 255.0f && v == std::nearbyint(v));
+            if (!ok)
+                throw Error(ErrorCode::InvalidArgument, name,
+                            i == 0 ? "scale must be positive and finite" : "offset must be an integer in 0..255");
+        }
+    }
+    ir::Node& n = g.node(fq.id);
+    n.inputs.push_back(scale.id);
+    n.inputs.push_back(offset.id);
+    return fq;
+}
+
 NodeRef Graph::convolution(const std::string& name, NodeRef x, NodeRef weights, const ConvParams& p) {
     ir::Graph& g = checked(g_, name);
     const Shape& xs = f32_input(g, name, x, "x").shape;

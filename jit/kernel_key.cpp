@@ -9,15 +9,15 @@ static_assert(sizeof(ActLayout) == 80, "ActLayout changed: update KernelKey::add
 static_assert(sizeof(BroadcastOperand) == 88, "BroadcastOperand changed: update KernelKey::add");
 static_assert(sizeof(ConvGeom) == 144, "ConvGeom changed: update KernelKey::add(const ConvGeom&)");
 static_assert(sizeof(ConvBlocking) == 20, "ConvBlocking changed: update KernelKey::add(const ConvBlocking&)");
-static_assert(sizeof(ActQuant) == 112, "ActQuant changed: update KernelKey::add(const ActQuant&)");
+static_assert(sizeof(ActQuant) == 160, "ActQuant changed: update KernelKey::add(const ActQuant&)");
 static_assert(sizeof(QuantWeights) == 160, "QuantWeights changed: update KernelKey::add(const QuantWeights&)");
 static_assert(sizeof(PostOp) == 72, "PostOp changed: update KernelKey::add(const std::vector<PostOp>&)");
-static_assert(sizeof(QConvDesc) == 584, "QConvDesc changed: update KernelKey::add(const QConvDesc&)");
-static_assert(sizeof(QConvConsts) == 328, "QConvConsts changed: update KernelKey::add(const QConvConsts&)");
-static_assert(sizeof(QEltwiseDesc) == 408, "QEltwiseDesc changed: update KernelKey::add(const QEltwiseDesc&)");
-static_assert(sizeof(EltwiseConsts) == 264, "EltwiseConsts changed: update KernelKey::add(const EltwiseConsts&)");
-static_assert(sizeof(QAvgPoolDesc) == 408, "QAvgPoolDesc changed: update KernelKey::add(const QAvgPoolDesc&)");
-static_assert(sizeof(AvgPoolConsts) == 168, "AvgPoolConsts changed: update KernelKey::add(const AvgPoolConsts&)");
+static_assert(sizeof(QConvDesc) == 680, "QConvDesc changed: update KernelKey::add(const QConvDesc&)");
+static_assert(sizeof(QConvConsts) == 360, "QConvConsts changed: update KernelKey::add(const QConvConsts&)");
+static_assert(sizeof(QEltwiseDesc) == 552, "QEltwiseDesc changed: update KernelKey::add(const QEltwiseDesc&)");
+static_assert(sizeof(EltwiseConsts) == 288, "EltwiseConsts changed: update KernelKey::add(const EltwiseConsts&)");
+static_assert(sizeof(QAvgPoolDesc) == 504, "QAvgPoolDesc changed: update KernelKey::add(const QAvgPoolDesc&)");
+static_assert(sizeof(AvgPoolConsts) == 200, "AvgPoolConsts changed: update KernelKey::add(const AvgPoolConsts&)");
 
 namespace {
 
@@ -90,7 +90,7 @@ KernelKey& KernelKey::add(const ConvBlocking& b) {
 }
 
 KernelKey& KernelKey::add(const ActQuant& q) {
-    return i(q.levels).vec(q.il.v).vec(q.ih.v).vec(q.ol.v).vec(q.oh.v).i(q.channels);
+    return i(q.levels).vec(q.il.v).vec(q.ih.v).vec(q.ol.v).vec(q.oh.v).i(q.channels).vec(q.onnx_scale.v).vec(q.onnx_off.v);
 }
 
 KernelKey& KernelKey::add(const QuantWeights& w) {
@@ -112,7 +112,7 @@ KernelKey& KernelKey::add(const QConvDesc& d) {
 KernelKey& KernelKey::add(const QConvConsts& c) {
     i(static_cast<int64_t>(c.mode)).i(c.oc).i(c.oc_pad).i(c.has_n).vec(c.seg_c).vec(c.m).vec(c.n);
     i(c.n_row_classes).i(c.n_col_classes).vec(c.row_class).vec(c.col_class).vec(c.e);
-    vec(c.k_lo).vec(c.k_hi).f(c.v_max).i(c.has_bounds).vec(c.y_lo).vec(c.y_hi).vec(c.threshold);
+    vec(c.k_lo).vec(c.k_hi).f(c.v_max).f(c.v_min).vec(c.k_off).i(c.has_bounds).vec(c.y_lo).vec(c.y_hi).vec(c.threshold);
     return i(c.out_levels);
 }
 
@@ -122,7 +122,7 @@ KernelKey& KernelKey::add(const QEltwiseDesc& d) {
 
 KernelKey& KernelKey::add(const EltwiseConsts& c) {
     i(c.kind).i(static_cast<int64_t>(c.mode)).i(c.c).i(c.c_pad).i(c.has_p).i(c.has_a0).i(c.has_a1);
-    vec(c.p).vec(c.a0).vec(c.a1).vec(c.e).vec(c.k_lo).vec(c.k_hi).f(c.v_max).i(c.out_levels);
+    vec(c.p).vec(c.a0).vec(c.a1).vec(c.e).vec(c.k_lo).vec(c.k_hi).f(c.v_max).f(c.v_min).vec(c.k_off).i(c.out_levels);
     return i(c.has_bounds).vec(c.y_lo).vec(c.y_hi).vec(c.threshold);
 }
 
@@ -132,7 +132,7 @@ KernelKey& KernelKey::add(const QAvgPoolDesc& d) {
 
 KernelKey& KernelKey::add(const AvgPoolConsts& c) {
     i(static_cast<int64_t>(c.mode)).i(c.c).i(c.c_pad).i(c.n_row_classes).i(c.n_col_classes);
-    vec(c.row_class).vec(c.col_class).vec(c.m).vec(c.e).f(c.v_max).i(c.out_levels);
+    vec(c.row_class).vec(c.col_class).vec(c.m).vec(c.e).f(c.v_max).f(c.v_min).vec(c.k_off).i(c.out_levels);
     return vec(c.threshold);
 }
 

@@ -80,6 +80,7 @@ AvgPoolConsts fold_avgpool(const QAvgPoolDesc& d) {
         c.out_levels = d.out.levels;
         c.v_max = static_cast<float>(d.out.levels - 1);
     }
+    if (c.mode == EpilogueMode::Levels) fold::level_clamp(d.out, g.C, c.c_pad, &c.v_min, &c.v_max, &c.k_off);
     if (c.mode == EpilogueMode::Threshold) c.threshold.assign(cp, std::numeric_limits<float>::infinity());
 
     const size_t n_pat = rows.size() * cols.size();
@@ -92,9 +93,8 @@ AvgPoolConsts fold_avgpool(const QAvgPoolDesc& d) {
         const double s = d.in.step(ch), ol = d.in.ol.at(ch);
         double isc = 1.0, ish = 0.0;
         if (c.mode == EpilogueMode::Levels) {
-            const double il = d.out.il.at(ch), ih = d.out.ih.at(ch);
-            isc = static_cast<double>(d.out.levels - 1) / (ih - il);
-            ish = -il * isc;
+            isc = d.out.isc(ch);
+            ish = d.out.ish(ch);
         }
         if (c.mode == EpilogueMode::Threshold) c.threshold[cu] = d.out.il.at(ch);
         for (size_t r = 0; r < rows.size(); ++r)
@@ -118,9 +118,7 @@ void avgpool_epilogue_scalar(const AvgPoolConsts& c, int64_t ch, int64_t pattern
     const size_t at = static_cast<size_t>(pattern * c.c_pad + ch);
     float v = std::fma(static_cast<float>(sum), c.m[at], c.e[at]);
     if (c.mode == EpilogueMode::Levels) {
-        v = v > 0.0f ? v : 0.0f; // vmaxps(v, 0): NaN -> 0
-        v = v < c.v_max ? v : c.v_max;
-        *k = fq::round_rne(v);
+        *k = fold::round_level(v, c.v_min, c.v_max, c.k_off, static_cast<size_t>(ch), c.out_levels);
     } else if (c.mode == EpilogueMode::Threshold) {
         *k = v > c.threshold[static_cast<size_t>(ch)] ? c.out_levels - 1 : 0;
     } else {

@@ -32,7 +32,9 @@ struct AvgPoolConsts {
     std::vector<float> m;           // [pattern * c_pad + c]: M' (Levels) or M (Threshold, Float)
     std::vector<float> e;           // [pattern * c_pad + c]: E' (Levels) or E (Threshold, Float)
 
-    float v_max = 255.0f;           // Levels: L-1 of the next FQ
+    float v_max = 255.0f;           // Levels: clamp of v before rounding: [v_min, v_max]
+    float v_min = 0.0f;             // (fold::level_clamp; [0, L-1] unless the next FQ has ONNX rounding)
+    std::vector<int32_t> k_off;     // ONNX offsets added after rounding [c_pad]; empty: none
     int out_levels = 256;
     std::vector<float> threshold;   // Threshold: the next FQ's il per channel (+inf: constant channel). [c_pad]
 

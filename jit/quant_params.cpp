@@ -1,9 +1,28 @@
 #include "jit/quant_params.hpp"
 
+#include "jit/fq_math.hpp"
+
 namespace qjit {
 
 double ActQuant::step(int64_t c) const {
     return (static_cast<double>(oh.at(c)) - static_cast<double>(ol.at(c))) / static_cast<double>(levels - 1);
+}
+
+int ActQuant::level(int64_t c, float x) const {
+    if (onnx()) return fq::onnx_level_index(x, onnx_scale.at(c), offset(c), levels);
+    return fq::level_index(x, il.at(c), ih.at(c), levels);
+}
+
+double ActQuant::isc(int64_t c) const {
+    if (onnx()) return 1.0 / static_cast<double>(onnx_scale.at(c));
+    return static_cast<double>(levels - 1) / (static_cast<double>(ih.at(c)) - static_cast<double>(il.at(c)));
+}
+
+double ActQuant::ish(int64_t c) const { return onnx() ? 0.0 : -static_cast<double>(il.at(c)) * isc(c); }
+
+double ActQuant::pre_round(int64_t c, double y) const {
+    if (onnx()) return y / static_cast<double>(onnx_scale.at(c)) + offset(c);
+    return (y - static_cast<double>(il.at(c))) * isc(c);
 }
 
 bool QuantWeights::symmetric() const {

@@ -21,13 +21,32 @@ struct ChannelVec {
 
 // An activation FakeQuantize (il, ih, ol, oh, L), per tensor or per channel along the channel axis.
 // Values are stored as the level index k in u8 (spec §1.2).
+// With ONNX rounding (spec §2.5; set by the ONNX importer for QuantizeLinear and the QLinear* output
+// quantizers) the level index of a real y is clamp(RNE(fl(y / scale)) + off, 0, L-1) instead of §1.1
+// step 3: the integer offset off = zp - qmin is added after rounding, never folded into ish. il, ih,
+// ol, oh stay the FakeQuantize the quantizer stands for (dequantization reads only ol, oh).
 struct ActQuant {
     int levels = 256;
     ChannelVec il, ih, ol, oh;
     int64_t channels = 1; // C when any vector is per-channel, else 1
-    bool per_channel() const { return il.per_channel() || ih.per_channel() || ol.per_channel() || oh.per_channel(); }
+    ChannelVec onnx_scale, onnx_off; // ONNX rounding when non-empty: scale and off (integer values)
+    bool onnx() const { return !onnx_scale.v.empty(); }
+    bool per_channel() const {
+        return il.per_channel() || ih.per_channel() || ol.per_channel() || oh.per_channel() ||
+               onnx_scale.per_channel() || onnx_off.per_channel();
+    }
     // Step in fp64: (oh - ol) / (L - 1) for channel c.
     double step(int64_t c) const;
+    // Level index of x in channel c: §1.1 step 3, or the ONNX formula.
+    int level(int64_t c, float x) const;
+    // The quantizer's input map v = y * isc + ish in fp64, without the ONNX offset: (L-1)/(ih-il) and
+    // -il*isc, or 1/scale and 0 with ONNX rounding.
+    double isc(int64_t c) const;
+    double ish(int64_t c) const;
+    // The integer added after rounding (0 without ONNX rounding).
+    int32_t offset(int64_t c) const { return onnx() ? static_cast<int32_t>(onnx_off.at(c)) : 0; }
+    // A's real-valued level before rounding, in fp64 (spec §4.6 t_A): (y - il)*isc, or y/scale + off.
+    double pre_round(int64_t c, double y) const;
 };
 
 // Convolution geometry in NCHW terms (the kernels use NHWC). FC/MatMul is a 1x1 conv with H = 1,

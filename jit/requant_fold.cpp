@@ -211,13 +211,11 @@ QConvConsts fold_qconv(const QConvDesc& d) {
     if (c.mode == EpilogueMode::Levels) {
         c.k_lo.assign(ocp, 0);
         c.k_hi.assign(ocp, 0);
-        const int L = d.out.levels;
+        fold::level_clamp(d.out, g.OC, c.oc_pad, &c.v_min, &c.v_max, &c.k_off);
         for (int64_t o = 0; o < g.OC; ++o) {
             const size_t ou = static_cast<size_t>(o);
             if (d.out.ol.at(o) == d.out.oh.at(o)) continue; // constant channel: k = 0 (spec §8.4)
-            const double il = d.out.il.at(o), ih = d.out.ih.at(o);
-            const double isc = static_cast<double>(L - 1) / (ih - il);
-            const double ish = -il * isc;
+            const double isc = d.out.isc(o), ish = d.out.ish(o);
             for (int64_t i = 0; i < n_seg; ++i) {
                 const size_t at = static_cast<size_t>(i * g.OC + o), ct = static_cast<size_t>(i) * ocp + ou;
                 c.m[ct] = to_f32_checked(pc.alpha[ou] * M[at] * isc, d, "M'");
@@ -228,9 +226,8 @@ QConvConsts fold_qconv(const QConvDesc& d) {
                     const double e = (pc.alpha[ou] * E_raw(o, rows[r], cols[q]) + pc.beta[ou]) * isc + ish;
                     c.e[(r * cols.size() + q) * ocp + ou] = to_f32_checked(e, d, "E'");
                 }
-            const float fil = d.out.il.at(o), fih = d.out.ih.at(o);
-            c.k_lo[ou] = fq::level_index(static_cast<float>(pc.lo[ou]), fil, fih, L);
-            c.k_hi[ou] = fq::level_index(static_cast<float>(pc.hi[ou]), fil, fih, L);
+            c.k_lo[ou] = d.out.level(o, static_cast<float>(pc.lo[ou]));
+            c.k_hi[ou] = d.out.level(o, static_cast<float>(pc.hi[ou]));
         }
         return c;
     }
@@ -282,9 +279,7 @@ void epilogue_scalar(const QConvConsts& c, int64_t o, int64_t pattern, const int
         v = std::fma(static_cast<float>(d[i]), c.m[at], v);
     }
     if (c.mode == EpilogueMode::Levels) {
-        v = v > 0.0f ? v : 0.0f; // vmaxps(v, 0): NaN -> 0
-        v = v < c.v_max ? v : c.v_max;
-        int32_t q = fq::round_rne(v);
+        int32_t q = fold::round_level(v, c.v_min, c.v_max, c.k_off, ou, c.out_levels);
         q = q > c.k_lo[ou] ? q : c.k_lo[ou];
         q = q < c.k_hi[ou] ? q : c.k_hi[ou];
         *k = q;

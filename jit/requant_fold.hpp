@@ -38,7 +38,9 @@ struct QConvConsts {
 
     // Levels: integer bounds applied after rounding, k = min(max(k, k_lo), k_hi). [oc_pad]
     std::vector<int32_t> k_lo, k_hi;
-    float v_max = 255.0f;           // L-1 of the next FQ
+    float v_max = 255.0f;           // clamp of v before rounding: [v_min, v_max] (fold::level_clamp);
+    float v_min = 0.0f;             // [0, L-1] unless the next FQ has ONNX rounding
+    std::vector<int32_t> k_off;     // ONNX offsets added after rounding [oc_pad]; empty: none
     // Threshold / Float: fp32 bounds y = min(max(y, y_lo), y_hi) when has_bounds. [oc_pad]
     bool has_bounds = false;
     std::vector<float> y_lo, y_hi;

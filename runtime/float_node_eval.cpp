@@ -12,8 +12,9 @@ Tensor eval_float_node(const ir::Node& n, const std::vector<const Tensor*>& in, 
     };
     switch (n.op) {
     case ir::Op::FakeQuantize:
-        need(5);
-        return fake_quantize(*in[0], *in[1], *in[2], *in[3], *in[4], static_cast<int>(n.levels));
+        if (in.size() != 7) need(5); // 7: ONNX rounding (scale, offset)
+        return fake_quantize(*in[0], *in[1], *in[2], *in[3], *in[4], static_cast<int>(n.levels),
+                             in.size() == 7 ? in[5] : nullptr, in.size() == 7 ? in[6] : nullptr);
     case ir::Op::Convolution: need(2); return conv2d(*in[0], *in[1], n.conv, fp64);
     case ir::Op::GroupConvolution: need(2); return group_conv2d(*in[0], *in[1], n.conv, fp64);
     case ir::Op::MaxPool: need(1); return max_pool2d(*in[0], n.pool);

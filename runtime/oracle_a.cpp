@@ -53,7 +53,8 @@ std::vector<Tensor> run_oracle_a(const ir::Graph& g, const std::vector<Tensor>& 
             break;
         case ir::Op::Constant: out = n.value; break;
         case ir::Op::FakeQuantize:
-            out = ref::fake_quantize(in(n, 0), in(n, 1), in(n, 2), in(n, 3), in(n, 4), static_cast<int>(n.levels));
+            out = ref::fake_quantize(in(n, 0), in(n, 1), in(n, 2), in(n, 3), in(n, 4), static_cast<int>(n.levels),
+                                     n.inputs.size() == 7 ? &in(n, 5) : nullptr, n.inputs.size() == 7 ? &in(n, 6) : nullptr);
             break;
         case ir::Op::Convolution: out = ref::conv2d(in(n, 0), in(n, 1), n.conv, options.fp64_accumulate); break;
         case ir::Op::GroupConvolution:

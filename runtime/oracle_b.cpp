@@ -35,7 +35,7 @@ Tensor quantize_logical(const ActQuant& q, const Tensor& x) {
     uint8_t* d = k.data<uint8_t>();
     for (int64_t i = 0; i < x.numel(); ++i) {
         const int64_t c = ch(i);
-        d[i] = static_cast<uint8_t>(fq::level_index(s[i], q.il.at(c), q.ih.at(c), q.levels));
+        d[i] = static_cast<uint8_t>(q.level(c, s[i]));
     }
     return k;
 }

@@ -113,10 +113,9 @@ LayerCheck check_qconv_against_a(const QConvDesc& d, const Tensor& k_in, const T
                             if (kb != 0) { r.violations++; if (r.first_violation.empty()) r.first_violation = where.str() + " constant channel not 0"; }
                             continue;
                         }
-                        const double il = d.out.il.at(o), ih = d.out.ih.at(o);
                         const int L = d.out.levels;
-                        const double isc = (L - 1) / (ih - il);
-                        const double t = (y - il) * isc;
+                        const double isc = d.out.isc(o);
+                        const double t = d.out.pre_round(o, y); // (y - il)*isc, or y/scale + off (ONNX)
                         const double tc = std::min(std::max(t, 0.0), static_cast<double>(L - 1));
                         const double scale = std::fabs(isc * aff.alpha);
                         double delta = kU * (mD + nS + e + std::fabs(t)) + kU * scale * operand +

@@ -69,10 +69,9 @@ LayerCheck check_qeltwise_against_a(const QEltwiseDesc& d, const Tensor& k0, con
                 if (kb != 0) note(r, where.str() + " constant channel not 0");
                 continue;
             }
-            const double il = d.out.il.at(ch), ih = d.out.ih.at(ch);
             const int L = d.out.levels;
-            const double isc = (L - 1) / (ih - il);
-            const double t = (y - il) * isc;
+            const double isc = d.out.isc(ch);
+            const double t = d.out.pre_round(ch, y); // (y - il)*isc, or y/scale + off (ONNX)
             const double tc = std::min(std::max(t, 0.0), static_cast<double>(L - 1));
             // 0x1p-147: A's fp32 products and sums below the normal range round to multiples of 2^-149.
             const double delta = kU * (terms + std::fabs(t)) + kU * std::fabs(isc * alpha) * operand + std::fabs(isc) * 0x1p-147;

@@ -83,10 +83,9 @@ LayerCheck check_avgpool_against_a(const QAvgPoolDesc& d, const Tensor& k_in, co
                             if (kb != 0) violation(r, where.str() + " constant channel not 0");
                             continue;
                         }
-                        const double il = d.out.il.at(ch), ih = d.out.ih.at(ch);
                         const int L = d.out.levels;
-                        const double isc = (L - 1) / (ih - il);
-                        const double t = (y - il) * isc;
+                        const double isc = d.out.isc(ch);
+                        const double t = d.out.pre_round(ch, y); // (y - il)*isc, or y/scale + off (ONNX)
                         const double tc = std::min(std::max(t, 0.0), static_cast<double>(L - 1));
                         const double delta = kU * (mS + e + std::fabs(t)) + kU * std::fabs(isc) * operand;
                         const double diff = std::fabs(kb - tc);

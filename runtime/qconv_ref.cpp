@@ -58,8 +58,7 @@ void quantize(const ActQuant& q, const float* src, uint8_t* dst, const ActLayout
             for (int64_t h = 0; h < out.H; ++h)
                 for (int64_t w = 0; w < out.W; ++w) {
                     const float x = src[(n * out.C + ch) * hw + h * out.W + w];
-                    dst[out.offset(n, h, w) + ch] =
-                        static_cast<uint8_t>(fq::level_index(x, q.il.at(ch), q.ih.at(ch), q.levels));
+                    dst[out.offset(n, h, w) + ch] = static_cast<uint8_t>(q.level(ch, x));
                 }
 }
 

@@ -86,9 +86,23 @@ int64_t BroadcastIndex::operator()(int64_t out_flat) const {
 }
 
 Tensor fake_quantize(const Tensor& x, const Tensor& il, const Tensor& ih, const Tensor& ol, const Tensor& oh,
-                     int levels) {
+                     int levels, const Tensor* scale, const Tensor* offset) {
     const char* op = "<ref::fake_quantize>";
     for (const Tensor* t : {&x, &il, &ih, &ol, &oh}) require_f32(*t, op);
+    if (scale && offset) {
+        require_f32(*scale, op);
+        require_f32(*offset, op);
+        const BroadcastIndex bs(scale->shape(), x.shape()), bz(offset->shape(), x.shape()), bol(ol.shape(), x.shape()),
+            boh(oh.shape(), x.shape());
+        Tensor out(ElemType::f32, x.shape());
+        const float* px = x.data<float>();
+        float* po = out.data<float>();
+        for (int64_t i = 0; i < x.numel(); ++i)
+            po[i] = fq::onnx_fake_quantize(px[i], scale->data<float>()[bs(i)],
+                                           static_cast<int>(offset->data<float>()[bz(i)]), ol.data<float>()[bol(i)],
+                                           oh.data<float>()[boh(i)], levels);
+        return out;
+    }
     const Shape& s = x.shape();
     const BroadcastIndex bil(il.shape(), s), bih(ih.shape(), s), bol(ol.shape(), s), boh(oh.shape(), s);
     Tensor out(ElemType::f32, s);

@@ -33,8 +33,10 @@ private:
 // FakeQuantize: each of the four ranges numpy-broadcasts to x independently; every element goes
 // through qjit::fq::fake_quantize (spec §1.1). Each range is read at its own offset (OpenVINO's
 // reference reads out_high at out_low's offset in one loop; this does not, spec §1.3).
+// With `scale` and `offset` (both or neither) the level index follows ONNX QuantizeLinear (spec §2.5,
+// qjit::fq::onnx_fake_quantize); they broadcast like the ranges.
 Tensor fake_quantize(const Tensor& x, const Tensor& il, const Tensor& ih, const Tensor& ol, const Tensor& oh,
-                     int levels);
+                     int levels, const Tensor* scale = nullptr, const Tensor* offset = nullptr);
 
 // 2-D convolution, NCHW data and OIHW weights, no bias. Each output starts from 0 and adds
 // x*w for c, kh, kw in that nesting order. fp64 = false: fp32 accumulator, one rounding per

@@ -80,6 +80,22 @@ TEST_P(GroupConvEmitter, EveryOutputModeAndOption) {
                     }
 }
 
+// ONNX rounding of the next quantizer (spec §2.5): offsets added in int32 after the RNE conversion.
+TEST_P(GroupConvEmitter, OnnxRoundingOffsets) {
+    const uint64_t base = base_seed(149);
+    uint64_t i = 0;
+    for (int mask = 0; mask < 8; ++mask)
+        for (const ConvGeom& g : {depthwise(20, 6, 7, 3, 1, 1, 1), geom(12, 4, 24, 4, 9, 3, 1, 1, 1)}) {
+            GroupConvCase c = vary(g, case_seed(base, i));
+            c.out = GroupConvCase::Out::Levels;
+            c.onnx_out = true;
+            c.per_oc_out = mask & 1;
+            c.relu = mask & 2;
+            c.asym_w = c.const_ch = mask & 4;
+            EXPECT_TRUE(run(c, base, i++));
+        }
+}
+
 TEST_P(GroupConvEmitter, PostOps) {
     const uint64_t base = base_seed(43);
     uint64_t i = 0;

@@ -191,6 +191,51 @@ TEST(OnnxImport, QuantizeDequantizePairIsOneFakeQuantizeWithOnnxCodes) {
     }
 }
 
+// Spec §2.5: QuantizeLinear rounds RNE(x / s) and adds the zero point after rounding; a FakeQuantize
+// would round x/s + zp - qmin once. On half-grid inputs (ties) and one ulp either side, with odd and
+// even zero points, u8 and s8, per tensor and per axis, qjit's codes equal ONNX's formula exactly.
+TEST(OnnxImport, QuantizeLinearRoundsLikeOnnxOnHalfGridInputs) {
+    struct Case {
+        int type;
+        std::vector<float> s;
+        std::vector<int64_t> zp; // size 1: per tensor; 3: along axis 1
+    };
+    const int U8 = onnx::TensorProto::UINT8, S8 = onnx::TensorProto::INT8;
+    const std::vector<Case> cases = {{U8, {0.0625f}, {1}},   {U8, {0.05f}, {128}},  {S8, {0.0625f}, {-3}},
+                                     {S8, {0.125f}, {0}},    {U8, {0.0625f, 0.05f, 0.1f}, {3, 128, 77}},
+                                     {S8, {0.03125f, 0.25f, 0.1f}, {-1, 5, -128}}};
+    for (const Case& c : cases) {
+        Model m;
+        const int64_t C = 3, W = 64;
+        m.input("x", onnx::TensorProto::FLOAT, {1, C, 8, W});
+        const std::vector<int64_t> dims = c.s.size() == 1 ? std::vector<int64_t>{} : std::vector<int64_t>{C};
+        m.init_f("s", dims, c.s);
+        m.init_i("z", c.type, dims, c.zp);
+        m.node("QuantizeLinear", {"x", "s", "z"}, "q");
+        m.node("DequantizeLinear", {"q", "s", "z"}, "d");
+        m.node("Relu", {"d"}, "r"); // a float op after the pair: the quantizer is a Quantize kernel
+        m.output("q");
+        m.output("r");
+        const qjit::Graph g = m.import();
+        std::vector<float> x(static_cast<size_t>(C * 8 * W));
+        for (size_t i = 0; i < x.size(); ++i) {
+            const size_t ch = c.s.size() == 1 ? 0 : i / static_cast<size_t>(8 * W);
+            const float t = (static_cast<float>(static_cast<int64_t>(i % 512) - 256) + 0.5f) * c.s[ch];
+            x[i] = i % 3 == 0 ? t : std::nextafter(t, i % 3 == 1 ? 1e30f : -1e30f);
+        }
+        const std::vector<Tensor> y = qjit::compile(g).run({Tensor::f32({1, C, 8, W}, x)});
+        const float qmin = c.type == U8 ? 0.f : -128.f, qmax = c.type == U8 ? 255.f : 127.f;
+        int ties = 0;
+        for (size_t i = 0; i < x.size(); ++i) {
+            const size_t ch = c.s.size() == 1 ? 0 : i / static_cast<size_t>(8 * W);
+            const float want = std::fmin(std::fmax(std::nearbyint(x[i] / c.s[ch]) + static_cast<float>(c.zp[ch]), qmin), qmax);
+            ASSERT_EQ(y[0].data<float>()[i], want) << "x = " << x[i] << " s = " << c.s[ch] << " zp = " << c.zp[ch];
+            ties += i % 3 == 0;
+        }
+        EXPECT_GT(ties, 0);
+    }
+}
+
 TEST(OnnxImport, ShapeArithmeticFoldsToConstants) {
     Model m; // Reshape(x, Concat(Gather(Shape(x), 0), [-1])) flattens x whatever its batch
     m.input("x", onnx::TensorProto::FLOAT, {3, 2, 2}, "N");

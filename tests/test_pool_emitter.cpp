@@ -135,6 +135,22 @@ TEST_P(PoolEmitter, EveryAvgPoolModeAndOption) {
                     }
 }
 
+// ONNX rounding of the next quantizer (spec §2.5): offsets added in int32 after the RNE conversion.
+TEST_P(PoolEmitter, AvgPoolOnnxRoundingOffsets) {
+    const uint64_t base = base_seed(69);
+    uint64_t i = 0;
+    for (bool excl : {false, true})
+        for (bool pci : {false, true})
+            for (bool pco : {false, true}) {
+                PoolCase c = pool(true, 37, 7, 9, 3, 2, 1, false);
+                c.exclude_pad = excl;
+                c.per_channel_in = pci;
+                c.per_channel_out = pco;
+                c.onnx_out = true;
+                EXPECT_TRUE(run(c, base, i++));
+            }
+}
+
 TEST_P(PoolEmitter, HostileMxcsrAndSplitCalls) {
     const uint64_t base = base_seed(66);
     for (uint64_t i = 0; i < 8; ++i) {

@@ -107,6 +107,8 @@ OpenVinoIr to_openvino_ir(const Graph& graph, const std::string& model_name) {
                    w.blob(n.value.raw(), n.value.bytes());
             break;
         case ir::Op::FakeQuantize:
+            if (n.inputs.size() != 5)
+                throw Error(ErrorCode::UnsupportedOp, n.name, "ONNX rounding has no OpenVINO FakeQuantize form");
             data = "levels=\"" + std::to_string(n.levels) + "\" auto_broadcast=\"" +
                    (n.broadcast == Broadcast::none ? "none" : n.broadcast == Broadcast::pdpd ? "pdpd" : "numpy") + "\"";
             break;

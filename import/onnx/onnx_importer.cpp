@@ -145,7 +145,16 @@ NodeRef Importer::as_codes(const Value& v) {
     const Shape s = g.shape_of(v.ref);
     NodeRef il = range_node(v.q, false, s, false), ih = range_node(v.q, true, s, false);
     NodeRef ol = range_node(v.q, false, s, true), oh = range_node(v.q, true, s, true);
-    return g.fake_quantize(fresh("codes"), v.ref, il, ih, ol, oh, 256);
+    return quantize_onnx("codes", v.ref, v.q, s, il, ih, ol, oh);
+}
+
+// A FakeQuantize with ONNX rounding (spec §2.5): level = clamp(RNE(x / scale) + zp - qmin, 0, 255).
+NodeRef Importer::quantize_onnx(const char* suffix, NodeRef x, const QParams& q, const Shape& shape, NodeRef il,
+                                NodeRef ih, NodeRef ol, NodeRef oh) {
+    std::vector<float> off(q.zp.size());
+    for (size_t i = 0; i < off.size(); ++i) off[i] = static_cast<float>(q.zp[i] - q.qmin());
+    NodeRef scale = param_node(q, q.scale, shape, "scale"), offset = param_node(q, off, shape, "offset");
+    return g.fake_quantize_onnx(fresh(suffix), x, il, ih, ol, oh, scale, offset);
 }
 
 // il/ih (or ol/oh) of a quantization: s * (qmin - zp), s * (qmax - zp) per tensor or along q.axis
@@ -155,6 +164,11 @@ NodeRef Importer::range_node(const QParams& q, bool hi, const Shape& shape, bool
     for (size_t i = 0; i < r.size(); ++i)
         r[i] = codes ? static_cast<float>(hi ? q.qmax() : q.qmin())
                      : static_cast<float>(q.scale[i] * static_cast<float>((hi ? q.qmax() : q.qmin()) - q.zp[i]));
+    return param_node(q, r, shape, hi ? "high" : "low");
+}
+
+// One value per tensor or along q.axis, shaped like the ranges of range_node.
+NodeRef Importer::param_node(const QParams& q, const std::vector<float>& r, const Shape& shape, const char* suffix) {
     const size_t rank = shape.size();
     Tensor t;
     if (r.size() == 1) {
@@ -167,7 +181,7 @@ NodeRef Importer::range_node(const QParams& q, bool hi, const Shape& shape, bool
         fail(ErrorCode::ShapeMismatch, "per-axis quantization has " + std::to_string(r.size()) + " values for axis " +
                                            std::to_string(q.axis) + " of " + to_string(shape));
     }
-    return g.constant(fresh(hi ? "high" : "low"), t);
+    return g.constant(fresh(suffix), t);
 }
 
 NodeRef Importer::fq_of_quant(NodeRef x, const QParams& from, const QParams& to, const Shape& shape) {
@@ -175,7 +189,7 @@ NodeRef Importer::fq_of_quant(NodeRef x, const QParams& from, const QParams& to,
         fail(ErrorCode::UnsupportedOp, std::string("requantizing ") + dtype_name(from.dtype) + " codes as " + dtype_name(to.dtype));
     NodeRef il = range_node(from, false, shape, false), ih = range_node(from, true, shape, false);
     NodeRef ol = range_node(to, false, shape, false), oh = range_node(to, true, shape, false);
-    return g.fake_quantize(fresh("fq"), x, il, ih, ol, oh, 256);
+    return quantize_onnx("fq", x, from, shape, il, ih, ol, oh);
 }
 
 NodeRef Importer::fq_of_codes(NodeRef codes, const QParams& to, const Shape& shape) {

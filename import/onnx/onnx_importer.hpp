@@ -120,6 +120,9 @@ private:
     std::map<std::string, Value> values_;
     int counter_ = 0;
     NodeRef range_node(const QParams& q, bool hi, const Shape& shape, bool as_codes);
+    NodeRef param_node(const QParams& q, const std::vector<float>& r, const Shape& shape, const char* suffix);
+    NodeRef quantize_onnx(const char* suffix, NodeRef x, const QParams& q, const Shape& shape, NodeRef il, NodeRef ih,
+                          NodeRef ol, NodeRef oh);
     void add_inputs();
     void fold_pads();
 };

@@ -70,6 +70,13 @@ public:
     NodeRef fake_quantize(const std::string& name, NodeRef x, NodeRef in_low, NodeRef in_high,
                           NodeRef out_low, NodeRef out_high, int64_t levels,
                           Broadcast broadcast = Broadcast::numpy);
+    // A FakeQuantize (levels 256) whose level index follows ONNX QuantizeLinear (spec §2.5):
+    // k = clamp(RNE(fl(x / scale)) + offset, 0, 255), offset = zp - qmin added after rounding; the output
+    // is the FakeQuantize value of k, fl(fl(fl(k/255) * fl(oh-ol)) + ol). `scale` (positive, finite) and
+    // `offset` (integers in 0..255) are constants that broadcast to x like the ranges. The ONNX
+    // importer marks QuantizeLinear and the QLinear* output quantizers this way.
+    NodeRef fake_quantize_onnx(const std::string& name, NodeRef x, NodeRef in_low, NodeRef in_high,
+                               NodeRef out_low, NodeRef out_high, NodeRef scale, NodeRef offset);
     // NCHW data, OIHW weights.
     NodeRef convolution(const std::string& name, NodeRef x, NodeRef weights, const ConvParams& p = {});
     // OpenVINO GroupConvolution: NCHW data, weights [G, O/G, I/G, KH, KW] with G*I/G = C.

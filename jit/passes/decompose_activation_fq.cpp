@@ -10,13 +10,13 @@ namespace {
 
 bool decompose_one(ir::Graph& g, int id) {
     const ir::Node fq = g.node(id);
-    if (fq.inputs.size() != 5) return false;
+    if (fq.inputs.size() != 5 && fq.inputs.size() != 7) return false; // 7: ONNX rounding (scale, offset)
     const ir::Node& x = g.node(fq.inputs[0]);
     // A FakeQuantize of a constant is not an activation: it stays a float FakeQuantize (a weight
     // FakeQuantize that fold_weight_fq refused is meant for the fp32 path).
     if (x.op == ir::Op::Constant || x.type != ElemType::f32) return false;
     if (x.shape != fq.shape) return false;
-    for (int i = 1; i < 5; ++i)
+    for (size_t i = 1; i < fq.inputs.size(); ++i)
         if (!detail::is_live_constant(g, fq.inputs[static_cast<size_t>(i)])) return false;
     if (fq.levels < 2 || fq.levels > 256) return false;
 
@@ -32,6 +32,13 @@ bool decompose_one(ir::Graph& g, int id) {
                                  dst[i]->v) ||
             !detail::all_finite(dst[i]->v))
             return false;
+    }
+    if (fq.inputs.size() == 7) {
+        ChannelVec* onnx[2] = {&act->onnx_scale, &act->onnx_off};
+        for (int i = 0; i < 2; ++i)
+            if (!detail::axis_vector(g.node(fq.inputs[static_cast<size_t>(5 + i)]).value, s, axis, Broadcast::numpy,
+                                     onnx[i]->v))
+                return false;
     }
     act->channels = act->per_channel() ? s[1] : 1;
 

@@ -80,7 +80,7 @@ bool drop_identity(ir::Graph& g, int qid) {
     for (int64_t ch = 0; ch < C; ++ch) {
         const std::vector<float> v = detail::level_values(da, ch);
         for (int k = 0; k < qa.levels; ++k)
-            if (fq::level_index(v[static_cast<size_t>(k)], qa.il.at(ch), qa.ih.at(ch), qa.levels) != k) return false;
+            if (qa.level(ch, v[static_cast<size_t>(k)]) != k) return false;
     }
     g.replace_uses(qid, d.inputs[0]);
     g.remove_dead();

@@ -144,6 +144,12 @@ int64_t group_conv_cases(EmuImage& img, Isa isa, uint64_t base, std::vector<EmuC
         }
         add(vary_group_conv_case(g, case_seed(base, i)));
     }
+    for (int mask = 0; mask < 4; ++mask) { // ONNX rounding of the next quantizer (spec §2.5); appended last
+        GroupConvCase c = vary_group_conv_case(mask % 2 ? depthwise(20, 5, 7, 3, 1, 1, 1) : geom(12, 4, 24, 4, 9, 3, 1, 1, 1),
+                                               case_seed(base, i));
+        c.out = GroupConvCase::Out::Levels, c.onnx_out = true, c.per_oc_out = mask & 2;
+        add(c);
+    }
     int64_t n = 0;
     for (size_t j = 0; j < v.size(); ++j) {
         GroupConvCase c = v[j];
@@ -214,6 +220,11 @@ int64_t pool_cases(EmuImage& img, Isa isa, uint64_t base, std::vector<EmuCheck>*
             --k;
             continue;
         }
+        add(c);
+    }
+    for (bool pc : {false, true}) { // ONNX rounding of the next quantizer (spec §2.5); appended last
+        PoolCase c = pool(true, 37, 7, 9, 3, 2, 1, false);
+        c.per_channel_in = pc, c.per_channel_out = !pc, c.onnx_out = true;
         add(c);
     }
     int64_t n = 0;

@@ -100,6 +100,21 @@ ActQuant fit_next_fq(const std::vector<std::vector<float>>& y, bool per_channel,
     return a;
 }
 
+void use_onnx_rounding(ActQuant& a) {
+    const size_t n = a.il.size();
+    a.onnx_scale.v.clear();
+    a.onnx_off.v.clear();
+    for (size_t i = 0; i < n; ++i) {
+        // ONNX ranges contain 0 (the zero point is a code): widen [il, ih] to reach it.
+        const float il = std::fmin(a.il.v[i], 0.0f), ih = std::fmax(a.ih.v[i], 0.0f);
+        a.il.v[i] = il, a.ih.v[i] = ih;
+        const float s = (ih - il) / static_cast<float>(a.levels - 1);
+        const float off = std::nearbyint(-il / s);
+        a.onnx_scale.v.push_back(s);
+        a.onnx_off.v.push_back(std::fmin(std::fmax(off, 0.0f), static_cast<float>(a.levels - 1)));
+    }
+}
+
 std::string describe_mismatch(const ActLayout& l, const std::vector<uint8_t>& jit, const std::vector<uint8_t>& ref) {
     size_t first = jit.size(), count = 0;
     for (size_t i = 0; i < jit.size(); ++i)
@@ -325,7 +340,7 @@ std::string GroupConvCase::str() const {
       << (const_ch ? " const_ch" : "") << (bias ? " bias" : "") << (relu ? " relu" : "") << (clamp ? " clamp" : "")
       << (scale_shift ? " scale_shift" : "") << (extreme ? " extreme" : "") << (garbage_pad ? " garbage_pad" : "")
       << " halo+" << extra_halo << " cs+" << extra_in_cs << "/" << extra_out_cs << (split_calls ? " split" : "")
-      << (hostile_mxcsr ? " hostile_mxcsr" : "");
+      << (hostile_mxcsr ? " hostile_mxcsr" : "") << (onnx_out ? " onnx_out" : "");
     if (blocking) o << " blocking=" << blocking->pixels << "x" << blocking->oc_vecs;
     o << " isa=" << to_string(isa);
     return o.str();
@@ -381,6 +396,7 @@ std::string GroupConvCase::str() const {
         d.out_levels = cc.out != GroupConvCase::Out::Float;
         if (d.out_levels)
             d.out = fit_next_fq(y, cc.per_oc_out, cc.out == GroupConvCase::Out::Threshold, cc.out_levels, r);
+        if (cc.onnx_out && cc.out == GroupConvCase::Out::Levels) use_onnx_rounding(d.out);
 
         const QConvConsts c = fold_qconv(d);
         const ConvBlocking blk = cc.blocking ? *cc.blocking : choose_group_conv_blocking(cc.isa, d, c);

@@ -32,6 +32,7 @@ struct GroupConvCase {
     bool garbage_pad = false;   // input channels >= C hold garbage
     int64_t extra_halo = 0, extra_in_cs = 0, extra_out_cs = 0;
     bool split_calls = false, hostile_mxcsr = false;
+    bool onnx_out = false;      // Levels: the next FQ has ONNX rounding (offsets added after rounding)
     std::optional<ConvBlocking> blocking; // lanes must match isa
     Isa isa = Isa::avx2; // the level the kernel is generated for
     std::string str() const;
@@ -68,6 +69,7 @@ struct PoolCase {
     int in_levels = 256, out_levels = 256;
     bool per_channel_in = false; // per-channel s and ol of the input (AvgPool)
     bool per_channel_out = false;
+    bool onnx_out = false; // AvgPool Levels: the next FQ has ONNX rounding (spec §2.5)
     bool garbage_pad = false;
     int64_t extra_halo = 0, extra_in_cs = 0, extra_out_cs = 0;
     bool split_calls = false, hostile_mxcsr = false;

@@ -75,7 +75,8 @@ std::string PoolCase::str() const {
     if (avg)
         o << (exclude_pad ? " exclude_pad" : " include_pad") << " out="
           << (out == Out::Levels ? "levels" : out == Out::Threshold ? "threshold" : "float") << " La=" << in_levels
-          << " L=" << out_levels << (per_channel_in ? " pc_in" : "") << (per_channel_out ? " pc_out" : "");
+          << " L=" << out_levels << (per_channel_in ? " pc_in" : "") << (per_channel_out ? " pc_out" : "")
+          << (onnx_out ? " onnx_out" : "");
     else
         o << " La=" << in_levels;
     o << (garbage_pad ? " garbage_pad" : "") << " halo+" << extra_halo << " cs+" << extra_in_cs << "/" << extra_out_cs
@@ -160,6 +161,7 @@ bool PoolCase::valid() const {
             d.out_levels = pc.out != PoolCase::Out::Float;
             if (d.out_levels)
                 d.out = fit_next_fq(y, pc.per_channel_out, pc.out == PoolCase::Out::Threshold, pc.out_levels, r);
+            if (pc.onnx_out && pc.out == PoolCase::Out::Levels) use_onnx_rounding(d.out);
             out.elem_bytes = d.out_levels ? 1 : 4;
             const AvgPoolConsts c = fold_avgpool(d);
             k = emit_avgpool(pc.isa, d, c, in, out);

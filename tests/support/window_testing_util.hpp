@@ -21,6 +21,9 @@ float percentile(std::vector<float> v, double p);
 std::vector<float> distinct_sorted(const std::vector<float>& v);
 // A next FakeQuantize (per tensor or per channel) fitted to the values y[c] it will see.
 ActQuant fit_next_fq(const std::vector<std::vector<float>>& y, bool per_channel, bool threshold, int levels, Rng& r);
+// Gives a Levels next FakeQuantize ONNX rounding (spec §2.5): [il, ih] widened to contain 0, scale
+// (ih - il)/(L-1) and offset RNE(-il/scale) clamped to [0, L-1], per channel.
+void use_onnx_rounding(ActQuant& a);
 std::string describe_mismatch(const ActLayout& l, const std::vector<uint8_t>& jit, const std::vector<uint8_t>& ref);
 size_t distinct_outputs(const ActLayout& l, int64_t N, int64_t OH, int64_t OW, int64_t C, const std::vector<uint8_t>& b);
 // Levels k = (L-1) * u^skew (u uniform); garbage in the padded channels when asked.
