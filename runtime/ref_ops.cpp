@@ -100,6 +100,30 @@ Tensor fake_quantize(const Tensor& x, const Tensor& il, const Tensor& ih, const 
     return out;
 }
 
+// x86 returns the first source's NaN (quieted) when both operands of an add or multiply are NaN,
+// and a compiler may put either operand of the commutative `x + y` / `x * y` first (GCC and clang
+// differ). The reference fixes it: x's NaN. (One NaN, or an invalid operation, needs no rule.)
+namespace {
+float first_nan_or(float x, float r) {
+    if (!std::isnan(x)) return r;
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    u |= 0x00400000u; // quieted
+    std::memcpy(&x, &u, 4);
+    return x;
+}
+// The two roundings of one reduction term, acc + x * y, with the same rule: the product is x's
+// NaN, the sum acc's NaN (tests/test_fp32_conv pins the fp32 JIT kernels to it).
+float mul_nan_x(float x, float y) {
+    const float p = x * y;
+    return std::isnan(p) ? first_nan_or(x, p) : p;
+}
+float add_nan_x(float acc, float p) {
+    const float s = acc + p;
+    return std::isnan(s) ? first_nan_or(acc, s) : s;
+}
+} // namespace
+
 Tensor conv2d(const Tensor& x, const Tensor& w, const ConvParams& p, bool fp64) {
     const char* op = "<ref::conv2d>";
     require_f32(x, op);
@@ -149,7 +173,7 @@ Tensor group_conv2d(const Tensor& x, const Tensor& w, const ConvParams& p, bool 
                                 if (fp64)
                                     acc64 += static_cast<double>(a) * static_cast<double>(b);
                                 else
-                                    acc += a * b;
+                                    acc = add_nan_x(acc, mul_nan_x(a, b));
                             }
                         }
                     po[((n * O + o) * OH + oy) * OW + ox] = fp64 ? static_cast<float>(acc64) : acc;
@@ -292,7 +316,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, bool fp64) {
                     if (fp64)
                         acc64 += static_cast<double>(x) * static_cast<double>(y);
                     else
-                        acc += x * y;
+                        acc = add_nan_x(acc, mul_nan_x(x, y));
                 }
                 mo[m * N + n] = fp64 ? static_cast<float>(acc64) : acc;
             }
@@ -300,19 +324,6 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, bool fp64) {
     return out;
 }
 
-// x86 returns the first source's NaN (quieted) when both operands of an add or multiply are NaN,
-// and a compiler may put either operand of the commutative `x + y` / `x * y` first (GCC and clang
-// differ). The reference fixes it: x's NaN. (One NaN, or an invalid operation, needs no rule.)
-namespace {
-float first_nan_or(float x, float r) {
-    if (!std::isnan(x)) return r;
-    uint32_t u;
-    std::memcpy(&u, &x, 4);
-    u |= 0x00400000u; // quieted
-    std::memcpy(&x, &u, 4);
-    return x;
-}
-} // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
     return binary(a, b, "<ref::add>", [](float x, float y) { return first_nan_or(x, x + y); });
