@@ -11,12 +11,14 @@
 #include "emitters/pool.hpp"
 #include "emitters/eltwise.hpp"
 #include "emitters/fp32_gemm.hpp"
+#include "emitters/fp32_pool.hpp"
 #include "emitters/quantize.hpp"
 #include "isa/isa.hpp"
 #include "jit/code_cache.hpp"
 #include "jit/eltwise_fold.hpp"
 #include "jit/fp32_conv_step.hpp"
 #include "jit/fp32_eltwise_step.hpp"
+#include "jit/fp32_pool_step.hpp"
 #include "jit/kernel_key.hpp"
 #include "jit/kernel_steps.hpp"
 #include "jit/pool_fold.hpp"
@@ -418,13 +420,26 @@ bool build_fp32_eltwise(Ctx& c, const ir::Node& n, const std::vector<int>& ins, 
 }
 
 // A float Convolution / GroupConvolution / MatMul as im2col (or B) tiles + the fp32 GEMM kernel
-// (jit/fp32_conv_step). Returns "" when built, else why it stays interpreted ("-": not such a node).
-std::string build_fp32_conv(Ctx& c, const ir::Node& n, const std::vector<int>& ins, int out_slot) {
-    if (n.op != ir::Op::Convolution && n.op != ir::Op::GroupConvolution && n.op != ir::Op::MatMul) return "-";
+// (jit/fp32_conv_step), a float MaxPool / AvgPool as window tiles + the fp32 pool kernel
+// (jit/fp32_pool_step). Returns "" when built, else why it stays interpreted ("-": not such a node).
+std::string build_fp32_reduction(Ctx& c, const ir::Node& n, const std::vector<int>& ins, int out_slot) {
+    const bool pool = n.op == ir::Op::MaxPool || n.op == ir::Op::AvgPool;
+    if (n.op != ir::Op::Convolution && n.op != ir::Op::GroupConvolution && n.op != ir::Op::MatMul && !pool)
+        return "-";
     std::vector<Shape> shapes;
-    if (!plain_shapes(c, ins, out_slot, shapes) || shapes.size() != 2) return "inputs not plain f32";
+    if (!plain_shapes(c, ins, out_slot, shapes) || shapes.size() != (pool ? 1u : 2u)) return "inputs not plain f32";
     const Isa isa = fp32_isa(c);
     const int lanes = fp32_gemm_lanes(isa);
+    if (pool) {
+        const Fp32PoolPlan p = plan_fp32_pool(n, shapes[0], lanes);
+        if (!p.why_not.empty()) return p.why_not;
+        std::shared_ptr<JitKernel> k = cached(KernelKey("fp32_pool", isa).i(p.max ? 1 : 0),
+                                              [&] { return emit_fp32_pool(isa, p.max); });
+        auto step = make_fp32_pool_step(k, p, lanes, ins[0], out_slot);
+        step->info = jit_info(*k, n.name);
+        c.plan.steps.push_back(std::move(step));
+        return "";
+    }
     Fp32GemmDesc d;
     d.a_first = n.op == ir::Op::MatMul;
     auto gemm = [&] {
@@ -481,7 +496,7 @@ void build_fallback(Ctx& c, const ir::Node& n) {
         descs.push_back(slot(c, s));
     }
     if (build_fp32_eltwise(c, n, ins, out_slot)) return;
-    const std::string why = build_fp32_conv(c, n, ins, out_slot);
+    const std::string why = build_fp32_reduction(c, n, ins, out_slot);
     if (why.empty()) return;
     c.plan.steps.push_back(rt::make_float_node_step(n, std::move(ins), std::move(descs), out_slot));
     if (why != "-") c.plan.steps.back()->info.name += " [no fp32 kernel: " + why + "]";

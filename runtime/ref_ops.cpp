@@ -237,7 +237,9 @@ Tensor max_pool2d(const Tensor& x, const PoolParams& p) {
         if (y0 >= y1 || x0 >= x1) throw Error(ErrorCode::Internal, op, "a window covers no input element");
         const float* plane = px + (n * xs[1] + c) * xs[2] * xs[3];
         float m = plane[y0 * xs[3] + x0];
-        for (int64_t y = y0; y < y1; ++y)
+        // The first NaN in row-major window order ends the window (the break used to leave only
+        // the row, so a NaN of a later row replaced it).
+        for (int64_t y = y0; y < y1 && !std::isnan(m); ++y)
             for (int64_t xx = x0; xx < x1; ++xx) {
                 const float v = plane[y * xs[3] + xx];
                 if (v > m || std::isnan(v)) m = v;
@@ -270,7 +272,7 @@ Tensor avg_pool2d(const Tensor& x, const PoolParams& p, bool fp64) {
                 if (fp64)
                     acc64 += static_cast<double>(plane[y * xs[3] + xx]);
                 else
-                    acc += plane[y * xs[3] + xx];
+                    acc = add_nan_x(acc, plane[y * xs[3] + xx]);
             }
         po[((n * os[1] + c) * os[2] + oy) * os[3] + ox] =
             fp64 ? static_cast<float>(acc64 / static_cast<double>(cnt)) : acc / static_cast<float>(cnt);

@@ -51,10 +51,11 @@ Tensor group_conv2d(const Tensor& x, const Tensor& w, const ConvParams& p, bool 
 
 // 2-D pooling of NCHW data with qjit's PoolParams semantics (include/qjit/graph.hpp). The output
 // size follows p.rounding; windows are clipped to the input (every window holds an input element).
-// max_pool2d: the largest valid element, NaN if any valid element is NaN (padding never wins).
+// max_pool2d: the largest valid element (the first of equal ones), or the first NaN in row-major
+// window order if any valid element is NaN (padding never wins).
 Tensor max_pool2d(const Tensor& x, const PoolParams& p);
 // avg_pool2d: the valid elements summed from 0 in row-major window order (fp32, or fp64 rounded
-// once), then divided once by the count of PoolParams.
+// once), then divided once by the count of PoolParams. Two NaNs: the sum's NaN (conv2d's rule).
 Tensor avg_pool2d(const Tensor& x, const PoolParams& p, bool fp64 = false);
 // The count an AvgPool output divides by, along one axis: window elements in [0, in) with
 // exclude_pad, else in [-pad_begin, in + pad_end). The 2-D count is the product of both axes.
