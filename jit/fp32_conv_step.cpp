@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "jit/fp32_tile.hpp"
 #include "runtime/ref_ops.hpp"
 
 namespace qjit {
@@ -57,18 +58,13 @@ private:
     // the tap is padding and past `cols`.
     void im2col(const float* x, int64_t p0, int64_t cols, float* b) const {
         const Fp32ConvPlan& p = p_;
+        const TapGeometry tg{p.H, p.W, p.OH, p.OW, p.SH, p.SW, p.H * p.W};
         int64_t row = 0;
         for (int64_t j = 0; j < p.IPG; ++j)
             for (int64_t ky = 0; ky < p.KH; ++ky)
                 for (int64_t kx = 0; kx < p.KW; ++kx, ++row) {
                     float* r = b + row * ld_;
-                    const float* plane = x + j * p.H * p.W;
-                    int64_t oy = p0 / p.OW, ox = p0 % p.OW;
-                    for (int64_t q = 0; q < cols; ++q) {
-                        const int64_t iy = oy * p.SH - p.PT + ky * p.DH, ix = ox * p.SW - p.PL + kx * p.DW;
-                        r[q] = iy >= 0 && iy < p.H && ix >= 0 && ix < p.W ? plane[iy * p.W + ix] : 0.f;
-                        if (++ox == p.OW) ox = 0, ++oy;
-                    }
+                    gather_tap_row(x + j * p.H * p.W, tg, ky * p.DH - p.PT, kx * p.DW - p.PL, p0, cols, 0.f, r);
                     std::fill(r + cols, r + ld_, 0.f);
                 }
     }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "jit/fp32_tile.hpp"
 #include "runtime/ref_ops.hpp"
 
 namespace qjit {
@@ -21,42 +22,43 @@ float* scratch(size_t floats) {
 class Fp32PoolStep final : public rt::Step {
 public:
     Fp32PoolStep(std::shared_ptr<JitKernel> k, const Fp32PoolPlan& p, int lanes, int in, int out)
-        : k_(std::move(k)), p_(p), ld_(round_up(p.tile, lanes)), in_(in), out_(out) {}
-    int64_t work_items() const override { return p_.N * p_.C * p_.tiles; }
+        : k_(std::move(k)), p_(p), ld_(round_up(p.tile, lanes)), in_(in), out_(out),
+          whole_plane_(p.P == 1 && p.pool.pads_begin[0] == 0 && p.pool.pads_begin[1] == 0) {}
+    int64_t work_items() const override { return p_.tiles; }
     void run(uint8_t* const* slots, int64_t begin, int64_t end) const override {
         const float* x = reinterpret_cast<const float*>(slots[in_]);
         float* y = reinterpret_cast<float*>(slots[out_]);
         const PoolParams& pp = p_.pool;
         const int64_t KH = pp.kernel[0], KW = pp.kernel[1];
+        const TapGeometry tg{p_.H, p_.W, p_.OH, p_.OW, pp.strides[0], pp.strides[1], p_.H * p_.W};
         float* b = scratch(static_cast<size_t>((KH * KW + 1) * ld_));
         float* div = b + KH * KW * ld_;
         const float pad = p_.max ? -INFINITY : 0.f;
+        const int64_t total = p_.N * p_.C * p_.P;
         for (int64_t it = begin; it < end; ++it) {
-            const int64_t t = it % p_.tiles, plane = it / p_.tiles;
-            const int64_t p0 = t * p_.tile, cols = std::min(p_.tile, p_.P - p0);
-            const float* xp = x + plane * p_.H * p_.W;
+            const int64_t f0 = it * p_.tile, cols = std::min(p_.tile, total - f0);
             for (int64_t ky = 0; ky < KH; ++ky)
                 for (int64_t kx = 0; kx < KW; ++kx) {
                     float* r = b + (ky * KW + kx) * ld_;
-                    int64_t oy = p0 / p_.OW, ox = p0 % p_.OW;
-                    for (int64_t q = 0; q < cols; ++q) {
-                        const int64_t iy = oy * pp.strides[0] - pp.pads_begin[0] + ky;
-                        const int64_t ix = ox * pp.strides[1] - pp.pads_begin[1] + kx;
-                        r[q] = iy >= 0 && iy < p_.H && ix >= 0 && ix < p_.W ? xp[iy * p_.W + ix] : pad;
-                        if (++ox == p_.OW) ox = 0, ++oy;
+                    if (whole_plane_) { // global pooling: one output per plane, a strided row
+                        const bool in = ky < p_.H && kx < p_.W;
+                        const float* s = x + f0 * p_.H * p_.W + ky * p_.W + kx;
+                        for (int64_t q = 0; q < cols; ++q) r[q] = in ? s[q * p_.H * p_.W] : pad;
+                    } else {
+                        gather_tap_row(x, tg, ky - pp.pads_begin[0], kx - pp.pads_begin[1], f0, cols, pad, r);
                     }
                     std::fill(r + cols, r + ld_, pad);
                 }
             if (!p_.max) {
-                int64_t oy = p0 / p_.OW, ox = p0 % p_.OW;
+                int64_t oy = f0 % p_.P / p_.OW, ox = f0 % p_.OW;
                 for (int64_t q = 0; q < cols; ++q) {
                     div[q] = static_cast<float>(count(oy, 0) * count(ox, 1));
-                    if (++ox == p_.OW) ox = 0, ++oy;
+                    if (++ox == p_.OW) ox = 0, oy = oy + 1 == p_.OH ? 0 : oy + 1;
                 }
                 std::fill(div + cols, div + ld_, 1.f);
             }
             Fp32PoolArgs a;
-            a.b = b, a.div = div, a.c = y + plane * p_.P + p0;
+            a.b = b, a.div = div, a.c = y + f0;
             a.k = KH * KW, a.ncols = cols, a.ldb_bytes = ld_ * 4;
             k_->call(&a);
         }
@@ -73,6 +75,7 @@ private:
     Fp32PoolPlan p_;
     int64_t ld_;
     int in_, out_;
+    bool whole_plane_; // one output per plane, its window from (0, 0)
 };
 
 } // namespace
@@ -116,8 +119,9 @@ Fp32PoolPlan plan_fp32_pool(const ir::Node& n, const Shape& xs, int lanes) {
     }
     p.P = p.OH * p.OW;
     const int64_t K = pp.kernel[0] * pp.kernel[1];
-    p.tile = std::min(std::clamp<int64_t>(kTileFloats / K / lanes * lanes, lanes, 1024), round_up(p.P, lanes));
-    p.tiles = (p.P + p.tile - 1) / p.tile;
+    const int64_t total = p.N * p.C * p.P; // output columns run across planes (global pooling fills lanes)
+    p.tile = std::min(std::clamp<int64_t>(kTileFloats / K / lanes * lanes, lanes, 1024), round_up(total, lanes));
+    p.tiles = (total + p.tile - 1) / p.tile;
     return p;
 }
 
