@@ -102,9 +102,25 @@ TEST_P(Fp32Pool, SweepBitExact) {
     EXPECT_GT(checked, 100);
 }
 
-TEST_P(Fp32Pool, GlobalPoolingBitExact) {
+// Global pooling (one output per plane: columns run across planes), and outputs enough for many
+// work items whose tiles start and end inside planes.
+TEST_P(Fp32Pool, GlobalPoolingAndManyTilesBitExact) {
     const Isa isa = GetParam();
     std::mt19937_64 rng(0x610b);
+    for (bool max : {true, false}) {
+        PoolParams pp;
+        pp.kernel = {3, 2};
+        pp.strides = {1, 2};
+        pp.pads_begin = {1, 0};
+        pp.pads_end = {1, 1};
+        pp.rounding = RoundingType::ceil;
+        pp.exclude_pad = max;
+        EXPECT_TRUE(check_pool(isa, max, {2, 5, 41, 53}, pp, rng, 3));
+        PoolParams pg;
+        pg.kernel = {5, 6}; // global over a padded 4x5 input (window from -1)
+        pg.pads_begin = {1, 1};
+        EXPECT_TRUE(check_pool(isa, max, {1, 40, 4, 5}, pg, rng, 2));
+    }
     for (bool max : {true, false})
         for (const Shape& xs : {Shape{1, 9, 7, 7}, Shape{2, 3, 13, 5}, Shape{1, 17, 1, 1}}) {
             PoolParams pp;
