@@ -146,9 +146,11 @@ Fp32ConvPlan plan_fp32_conv(const ir::Node& n, const Shape& xs, const Tensor* w,
         p.why_not = "not a 2-D convolution";
         return p;
     }
-    for (int64_t i = 0; i < w->numel(); ++i)
+    // Without padding every tap reads the input (the output size keeps windows inside it).
+    const bool padded = c.pads_begin[0] || c.pads_begin[1] || c.pads_end[0] || c.pads_end[1];
+    for (int64_t i = 0; padded && i < w->numel(); ++i)
         if (!std::isfinite(w->data<float>()[i])) {
-            p.why_not = "non-finite weights (padded taps would add 0 * inf)";
+            p.why_not = "non-finite weights with padding (padded taps would add 0 * inf)";
             return p;
         }
     p.N = xs[0], p.C = xs[1], p.H = xs[2], p.W = xs[3];

@@ -4,7 +4,8 @@
 // whole vectors, and calls the fp32 GEMM kernel (emitters/fp32_gemm.hpp), which writes the plain
 // NCHW / row-major output in place. Padded taps become +0 inputs: x * w = +-0 added to an
 // accumulator that started at +0 leaves it unchanged exactly when w is finite, so a conv plan needs
-// its weights constant and finite (else the node stays on the interpreted fallback, with the reason).
+// its weights constant, and finite if it pads (else the node stays on the interpreted fallback,
+// with the reason).
 #pragma once
 #include <memory>
 #include <string>

@@ -5,7 +5,8 @@
 // batch dims), special values (NaN payloads, +-inf, -0, subnormals) in the inputs and finite special
 // weights, work split in 1/2/3 ranges; the instruction audit; and a mixed-precision graph
 // (quantized conv -> fp32 conv / depthwise / MatMul -> quantized conv) whose fp32 nodes run as JIT
-// kernels and whose output equals Oracle B, plus non-finite weights kept on the fallback.
+// kernels and whose output equals Oracle B, plus non-finite weights (kept on the fallback when the
+// conv pads).
 #include <gtest/gtest.h>
 
 #include <cfloat>
@@ -210,15 +211,48 @@ TEST_P(Fp32Conv, MatMulTwoNaNPayloadsMatchTheReference) {
     check_matmul(isa, {M, K}, {K, N}, false, false, rng, 1, &a, &b);
 }
 
-TEST(Fp32ConvPlan, NonFiniteOrRuntimeWeightsStayOnTheFallback) {
+// Non-finite weights with padding, or weights not constant: the fallback, with the reason.
+TEST(Fp32ConvPlan, PaddedNonFiniteOrRuntimeWeightsStayOnTheFallback) {
     ir::Node node;
     node.op = ir::Op::Convolution;
     node.shape = {1, 2, 3, 3};
     Tensor w = Tensor::f32({2, 1, 1, 1}, {1.f, INFINITY});
-    EXPECT_NE(plan_fp32_conv(node, {1, 1, 3, 3}, &w, 8).why_not.find("non-finite"), std::string::npos);
+    EXPECT_EQ(plan_fp32_conv(node, {1, 1, 3, 3}, &w, 8).why_not, ""); // no padding
     EXPECT_NE(plan_fp32_conv(node, {1, 1, 3, 3}, nullptr, 8).why_not, "");
     Tensor ok = Tensor::f32({2, 1, 1, 1}, {1.f, -0.f});
     EXPECT_EQ(plan_fp32_conv(node, {1, 1, 3, 3}, &ok, 8).why_not, "");
+    node.shape = {1, 2, 5, 5};
+    node.conv.pads_begin = {1, 1};
+    node.conv.pads_end = {1, 1};
+    EXPECT_NE(plan_fp32_conv(node, {1, 1, 3, 3}, &w, 8).why_not.find("non-finite"), std::string::npos);
+}
+
+// Without padding no tap is skipped, so inf / NaN weights run in the kernel too (and x * w with two
+// NaNs gives x's payload, the reference's rule).
+TEST_P(Fp32Conv, NonFiniteWeightsWithoutPaddingBitExact) {
+    const Isa isa = GetParam();
+    const int lanes = fp32_gemm_lanes(isa);
+    std::mt19937_64 rng(0x1f);
+    for (int rep = 0; rep < 6; ++rep) {
+        const int64_t k = 1 + 2 * (rep % 3), C = 2 + rep, O = 3 + 5 * rep;
+        ir::Node node;
+        node.op = ir::Op::Convolution;
+        node.conv.strides = {1 + rep % 2, 1};
+        const Shape xs{1, C, k + 6, k + 20};
+        node.shape = {1, O, (xs[2] - k) / node.conv.strides[0] + 1, xs[3] - k + 1};
+        std::vector<float> wv = values(rng, O * C * k * k, true);
+        wv[static_cast<size_t>(rep)] = bits(0x7fc0beef);
+        Tensor x = Tensor::f32(xs, values(rng, num_elements(xs), true));
+        Tensor w = Tensor::f32({O, C, k, k}, wv);
+        const Fp32ConvPlan p = plan_fp32_conv(node, xs, &w, lanes);
+        ASSERT_EQ(p.why_not, "");
+        auto step = make_fp32_conv_step(emit_fp32_gemm(isa, {}), p, lanes, {0, 1}, 2);
+        Tensor y(ElemType::f32, node.shape);
+        uint8_t* slots[3] = {static_cast<uint8_t*>(x.raw()), static_cast<uint8_t*>(w.raw()), static_cast<uint8_t*>(y.raw())};
+        run_split(*step, slots, 1 + rep % 3);
+        const Tensor want = ref::eval_float_node(node, {&x, &w}, false);
+        ASSERT_EQ(std::memcmp(want.raw(), y.raw(), want.bytes()), 0) << "k" << k << ": " << hex_diff(want, y);
+    }
 }
 
 TEST_P(Fp32ConvCode, InstructionAudit) {
