@@ -78,8 +78,11 @@ private:
 
 class Fp32MatMulStep final : public rt::Step {
 public:
-    Fp32MatMulStep(std::shared_ptr<JitKernel> k, const Fp32MatMulPlan& p, int lanes, std::vector<int> in, int out)
-        : k_(std::move(k)), p_(p), ld_(round_up(p.tile, lanes)), in_(std::move(in)), out_(out) {}
+    Fp32MatMulStep(std::shared_ptr<JitKernel> k, const Fp32MatMulPlan& p, int lanes, std::vector<int> in, int out,
+                   const Tensor* b_const)
+        : k_(std::move(k)), p_(p), ld_(round_up(p.tile, lanes)), in_(std::move(in)), out_(out) {
+        if (b_const) pack(b_const->data<float>(), b_const->numel() / std::max<int64_t>(p.K * p.N, 1));
+    }
     int64_t work_items() const override {
         return static_cast<int64_t>(p_.a_mat.size()) * p_.m_blocks * p_.tiles;
     }
@@ -96,13 +99,14 @@ public:
             const int64_t n0 = t * p_.tile, cols = std::min(p_.tile, N - n0);
             const int64_t m0 = mb * p_.m_block, rows = std::min(p_.m_block, M - m0);
             const float* ma = a + p_.a_mat[static_cast<size_t>(bi)] * M * K;
-            const float* mbm = bsrc + p_.b_mat[static_cast<size_t>(bi)] * K * N;
-            for (int64_t k = 0; k < K; ++k) { // B[k][n0 .. n0 + cols), zero-padded to ld_
-                float* r = b + k * ld_;
-                for (int64_t q = 0; q < cols; ++q) r[q] = p_.tb ? mbm[(n0 + q) * K + k] : mbm[k * N + n0 + q];
-                std::fill(r + cols, r + ld_, 0.f);
-            }
+            const int64_t bm = p_.b_mat[static_cast<size_t>(bi)];
             Fp32GemmArgs g;
+            if (packed_.empty()) {
+                block_of_b(bsrc + bm * K * N, n0, cols, b);
+                g.b = b;
+            } else {
+                g.b = packed_.data() + (bm * p_.tiles + t) * K * ld_;
+            }
             if (p_.ta) { // a is [K][M]: rows m0.. of A^T
                 for (int64_t m = 0; m < rows; ++m)
                     for (int64_t k = 0; k < K; ++k) at[m * K + k] = ma[k * M + m0 + m];
@@ -110,7 +114,6 @@ public:
             } else {
                 g.a = ma + m0 * K;
             }
-            g.b = b;
             g.c = y + bi * M * N + m0 * N + n0;
             g.m = rows, g.k = K, g.ncols = cols;
             g.lda_bytes = K * 4, g.ldb_bytes = ld_ * 4, g.ldc_bytes = N * 4;
@@ -119,11 +122,30 @@ public:
     }
 
 private:
+    // B[k][n0 .. n0 + cols) of matrix mb for k < K, rows of ld_ zero-padded.
+    void block_of_b(const float* mb, int64_t n0, int64_t cols, float* dst) const {
+        const int64_t K = p_.K, N = p_.N;
+        for (int64_t k = 0; k < K; ++k) {
+            float* r = dst + k * ld_;
+            for (int64_t q = 0; q < cols; ++q) r[q] = p_.tb ? mb[(n0 + q) * K + k] : mb[k * N + n0 + q];
+            std::fill(r + cols, r + ld_, 0.f);
+        }
+    }
+    // A constant B: every (matrix, column tile) block laid out once, at load.
+    void pack(const float* b, int64_t mats) {
+        packed_.resize(static_cast<size_t>(mats * p_.tiles * p_.K * ld_));
+        for (int64_t m = 0; m < mats; ++m)
+            for (int64_t t = 0; t < p_.tiles; ++t)
+                block_of_b(b + m * p_.K * p_.N, t * p_.tile, std::min(p_.tile, p_.N - t * p_.tile),
+                           packed_.data() + (m * p_.tiles + t) * p_.K * ld_);
+    }
+
     std::shared_ptr<JitKernel> k_;
     Fp32MatMulPlan p_;
     int64_t ld_;
     std::vector<int> in_;
     int out_;
+    std::vector<float> packed_; // constant B, packed (empty: B is copied per work item)
 };
 
 } // namespace
@@ -222,8 +244,9 @@ std::unique_ptr<rt::Step> make_fp32_conv_step(std::shared_ptr<JitKernel> gemm, c
 }
 
 std::unique_ptr<rt::Step> make_fp32_matmul_step(std::shared_ptr<JitKernel> gemm, const Fp32MatMulPlan& p,
-                                                int lanes, std::vector<int> in_slots, int out_slot) {
-    return std::make_unique<Fp32MatMulStep>(std::move(gemm), p, lanes, std::move(in_slots), out_slot);
+                                                int lanes, std::vector<int> in_slots, int out_slot,
+                                                const Tensor* b_const) {
+    return std::make_unique<Fp32MatMulStep>(std::move(gemm), p, lanes, std::move(in_slots), out_slot, b_const);
 }
 
 } // namespace qjit

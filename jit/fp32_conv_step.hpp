@@ -41,7 +41,9 @@ Fp32MatMulPlan plan_fp32_matmul(const ir::Node& n, const Shape& as, const Shape&
 // in_slots: {x, weights} / {a, b}.
 std::unique_ptr<rt::Step> make_fp32_conv_step(std::shared_ptr<JitKernel> gemm, const Fp32ConvPlan& p, int lanes,
                                               std::vector<int> in_slots, int out_slot);
+// b_const: B when it is a constant (packed once here, no copy per run), else nullptr.
 std::unique_ptr<rt::Step> make_fp32_matmul_step(std::shared_ptr<JitKernel> gemm, const Fp32MatMulPlan& p,
-                                                int lanes, std::vector<int> in_slots, int out_slot);
+                                                int lanes, std::vector<int> in_slots, int out_slot,
+                                                const Tensor* b_const = nullptr);
 
 } // namespace qjit

@@ -451,7 +451,8 @@ std::string build_fp32_reduction(Ctx& c, const ir::Node& n, const std::vector<in
         const Fp32MatMulPlan p = plan_fp32_matmul(n, shapes[0], shapes[1], lanes);
         if (!p.why_not.empty()) return p.why_not;
         k = gemm();
-        step = make_fp32_matmul_step(k, p, lanes, ins, out_slot);
+        const ir::Node& bn = c.g.node(n.inputs[1]);
+        step = make_fp32_matmul_step(k, p, lanes, ins, out_slot, bn.op == ir::Op::Constant ? &bn.value : nullptr);
     } else {
         const ir::Node& wn = c.g.node(n.inputs[1]);
         const Fp32ConvPlan p = plan_fp32_conv(n, shapes[0], wn.op == ir::Op::Constant ? &wn.value : nullptr, lanes);

@@ -173,7 +173,8 @@ void check_matmul(Isa isa, const Shape& sa, const Shape& sb, bool ta, bool tb, s
     ASSERT_EQ(p.why_not, "");
     Fp32GemmDesc d;
     d.a_first = true;
-    auto step = make_fp32_matmul_step(emit_fp32_gemm(isa, d), p, lanes, {0, 1}, 2);
+    // odd parts: B packed at load as for a constant; even: copied per work item
+    auto step = make_fp32_matmul_step(emit_fp32_gemm(isa, d), p, lanes, {0, 1}, 2, parts % 2 ? &b : nullptr);
     Tensor y(ElemType::f32, node.shape);
     uint8_t* slots[3] = {static_cast<uint8_t*>(a.raw()), static_cast<uint8_t*>(b.raw()), static_cast<uint8_t*>(y.raw())};
     run_split(*step, slots, parts);
