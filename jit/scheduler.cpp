@@ -11,13 +11,17 @@
 #include "emitters/pool.hpp"
 #include "emitters/eltwise.hpp"
 #include "emitters/fp32_transcendental.hpp"
+#include "emitters/fp32_gemm.hpp"
+#include "emitters/fp32_pool.hpp"
 #include "emitters/quantize.hpp"
 #include "isa/isa.hpp"
 #include "jit/code_cache.hpp"
 #include "jit/eltwise_fold.hpp"
+#include "jit/fp32_conv_step.hpp"
 #include "jit/fp32_eltwise_step.hpp"
 #include "jit/fp32_fq_step.hpp"
 #include "jit/fp32_softmax_step.hpp"
+#include "jit/fp32_pool_step.hpp"
 #include "jit/kernel_key.hpp"
 #include "jit/kernel_steps.hpp"
 #include "jit/pool_fold.hpp"
@@ -384,22 +388,27 @@ const EmitterRule* find_rule(Ctx& c, const ir::Node& n) {
     return best;
 }
 
-// The highest fp32-kernel level the target includes (every level has AVX2 and FMA).
+// The level of the fp32 kernels: the highest the target includes.
 Isa fp32_isa(const Ctx& c) {
     for (Isa l : {Isa::avx512_core_vnni, Isa::avx512_core, Isa::avx2_vnni})
         if (isa_includes(c.opt.isa, l)) return l;
     return Isa::avx2;
 }
 
-// A float elementwise node as an fp32 JIT kernel (emitters/fp32_eltwise) on plain f32 slots, at
-// the highest level the target includes; false when no fp32 kernel applies (it stays interpreted).
-bool build_fp32_eltwise(Ctx& c, const ir::Node& n, const std::vector<int>& ins, int out_slot) {
-    std::vector<Shape> shapes;
+// Shapes of plain f32 input slots; false when a slot (or the output) is not plain f32.
+bool plain_shapes(Ctx& c, const std::vector<int>& ins, int out_slot, std::vector<Shape>& shapes) {
     for (int s : ins) {
         if (slot(c, s).kind != rt::SlotDesc::F32Plain) return false;
         shapes.push_back(slot(c, s).shape);
     }
-    if (slot(c, out_slot).kind != rt::SlotDesc::F32Plain) return false;
+    return slot(c, out_slot).kind == rt::SlotDesc::F32Plain;
+}
+
+// A float elementwise node as an fp32 JIT kernel (emitters/fp32_eltwise) on plain f32 slots, at
+// the highest level the target includes; false when no fp32 kernel applies (it stays interpreted).
+bool build_fp32_eltwise(Ctx& c, const ir::Node& n, const std::vector<int>& ins, int out_slot) {
+    std::vector<Shape> shapes;
+    if (!plain_shapes(c, ins, out_slot, shapes)) return false;
     const std::optional<Fp32EltwisePlan> p = plan_fp32_eltwise(n, shapes);
     if (!p) return false;
     const Isa isa = fp32_isa(c);
@@ -456,6 +465,50 @@ bool build_fp32_softmax(Ctx& c, const ir::Node& n, const std::vector<int>& ins, 
     step->info = jit_info(*k, n.name);
     c.plan.steps.push_back(std::move(step));
     return true;
+// A float Convolution / GroupConvolution / MatMul as im2col (or B) tiles + the fp32 GEMM kernel
+// (jit/fp32_conv_step), a float MaxPool / AvgPool as window tiles + the fp32 pool kernel
+// (jit/fp32_pool_step). Returns "" when built, else why it stays interpreted ("-": not such a node).
+std::string build_fp32_reduction(Ctx& c, const ir::Node& n, const std::vector<int>& ins, int out_slot) {
+    const bool pool = n.op == ir::Op::MaxPool || n.op == ir::Op::AvgPool;
+    if (n.op != ir::Op::Convolution && n.op != ir::Op::GroupConvolution && n.op != ir::Op::MatMul && !pool)
+        return "-";
+    std::vector<Shape> shapes;
+    if (!plain_shapes(c, ins, out_slot, shapes) || shapes.size() != (pool ? 1u : 2u)) return "inputs not plain f32";
+    const Isa isa = fp32_isa(c);
+    const int lanes = fp32_gemm_lanes(isa);
+    if (pool) {
+        const Fp32PoolPlan p = plan_fp32_pool(n, shapes[0], lanes);
+        if (!p.why_not.empty()) return p.why_not;
+        std::shared_ptr<JitKernel> k = cached(KernelKey("fp32_pool", isa).i(p.max ? 1 : 0),
+                                              [&] { return emit_fp32_pool(isa, p.max); });
+        auto step = make_fp32_pool_step(k, p, lanes, ins[0], out_slot);
+        step->info = jit_info(*k, n.name);
+        c.plan.steps.push_back(std::move(step));
+        return "";
+    }
+    Fp32GemmDesc d;
+    d.a_first = n.op == ir::Op::MatMul;
+    auto gemm = [&] {
+        return cached(KernelKey("fp32_gemm", isa).i(d.a_first ? 1 : 0), [&] { return emit_fp32_gemm(isa, d); });
+    };
+    std::unique_ptr<rt::Step> step;
+    std::shared_ptr<JitKernel> k;
+    if (n.op == ir::Op::MatMul) {
+        const Fp32MatMulPlan p = plan_fp32_matmul(n, shapes[0], shapes[1], lanes);
+        if (!p.why_not.empty()) return p.why_not;
+        k = gemm();
+        const ir::Node& bn = c.g.node(n.inputs[1]);
+        step = make_fp32_matmul_step(k, p, lanes, ins, out_slot, bn.op == ir::Op::Constant ? &bn.value : nullptr);
+    } else {
+        const ir::Node& wn = c.g.node(n.inputs[1]);
+        const Fp32ConvPlan p = plan_fp32_conv(n, shapes[0], wn.op == ir::Op::Constant ? &wn.value : nullptr, lanes);
+        if (!p.why_not.empty()) return p.why_not;
+        k = gemm();
+        step = make_fp32_conv_step(k, p, lanes, ins, out_slot);
+    }
+    step->info = jit_info(*k, n.name);
+    c.plan.steps.push_back(std::move(step));
+    return "";
 }
 
 void build_fallback(Ctx& c, const ir::Node& n) {
@@ -492,7 +545,10 @@ void build_fallback(Ctx& c, const ir::Node& n) {
     if (build_fp32_eltwise(c, n, ins, out_slot) || build_fp32_fake_quantize(c, n, ins, out_slot) ||
         build_fp32_softmax(c, n, ins, out_slot))
         return;
+    const std::string why = build_fp32_reduction(c, n, ins, out_slot);
+    if (why.empty()) return;
     c.plan.steps.push_back(rt::make_float_node_step(n, std::move(ins), std::move(descs), out_slot));
+    if (why != "-") c.plan.steps.back()->info.name += " [no fp32 kernel: " + why + "]";
 }
 
 // The ISA level a kernel was generated for: the token after "__" in its name.

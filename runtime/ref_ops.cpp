@@ -114,6 +114,45 @@ Tensor fake_quantize(const Tensor& x, const Tensor& il, const Tensor& ih, const 
     return out;
 }
 
+// x86 returns the first source's NaN (quieted) when both operands of an add or multiply are NaN,
+// and a compiler may put either operand of the commutative `x + y` / `x * y` first (GCC and clang
+// differ). The reference fixes it: x's NaN. (One NaN, or an invalid operation, needs no rule.)
+namespace {
+float first_nan_or(float x, float r) {
+    if (!std::isnan(x)) return r;
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    u |= 0x00400000u; // quieted
+    std::memcpy(&x, &u, 4);
+    return x;
+}
+// The two roundings of one reduction term, acc + x * y, with the same rule: the product is x's
+// NaN, the sum acc's NaN (tests/test_fp32_conv pins the fp32 JIT kernels to it).
+float mul_nan_x(float x, float y) {
+    const float p = x * y;
+    return std::isnan(p) ? first_nan_or(x, p) : p;
+}
+float add_nan_x(float acc, float p) {
+    const float s = acc + p;
+    return std::isnan(s) ? first_nan_or(acc, s) : s;
+}
+// The sum from 0 of x * y over the pairs taps(f) calls f with. fp32: one rounding per product and
+// per add; a NaN result is summed again under the two-NaN rule (operand order only matters then).
+template <class Taps> float dot32(const Taps& taps) {
+    float acc = 0.0f;
+    taps([&](float x, float y) { acc += x * y; });
+    if (!std::isnan(acc)) return acc;
+    acc = 0.0f;
+    taps([&](float x, float y) { acc = add_nan_x(acc, mul_nan_x(x, y)); });
+    return acc;
+}
+template <class Taps> float dot64(const Taps& taps) {
+    double acc = 0.0;
+    taps([&](float x, float y) { acc += static_cast<double>(x) * static_cast<double>(y); });
+    return static_cast<float>(acc);
+}
+} // namespace
+
 Tensor conv2d(const Tensor& x, const Tensor& w, const ConvParams& p, bool fp64) {
     const char* op = "<ref::conv2d>";
     require_f32(x, op);
@@ -149,24 +188,20 @@ Tensor group_conv2d(const Tensor& x, const Tensor& w, const ConvParams& p, bool 
             for (int64_t oy = 0; oy < OH; ++oy)
                 for (int64_t ox = 0; ox < OW; ++ox) {
                     const int64_t c0 = (o / OPG) * IPG;
-                    float acc = 0.0f;
-                    double acc64 = 0.0;
-                    for (int64_t j = 0; j < IPG; ++j)
-                        for (int64_t ky = 0; ky < KH; ++ky) {
-                            const int64_t iy = oy * SH - PT + ky * DH;
-                            if (iy < 0 || iy >= H) continue;
-                            for (int64_t kx = 0; kx < KW; ++kx) {
-                                const int64_t ix = ox * SW - PL + kx * DW;
-                                if (ix < 0 || ix >= W) continue;
-                                const float a = px[((n * C + c0 + j) * H + iy) * W + ix];
-                                const float b = pw[((o * IPG + j) * KH + ky) * KW + kx];
-                                if (fp64)
-                                    acc64 += static_cast<double>(a) * static_cast<double>(b);
-                                else
-                                    acc += a * b;
+                    // f(x, w) for every tap inside the input, in (j, ky, kx) order
+                    auto taps = [&](auto&& f) {
+                        for (int64_t j = 0; j < IPG; ++j)
+                            for (int64_t ky = 0; ky < KH; ++ky) {
+                                const int64_t iy = oy * SH - PT + ky * DH;
+                                if (iy < 0 || iy >= H) continue;
+                                for (int64_t kx = 0; kx < KW; ++kx) {
+                                    const int64_t ix = ox * SW - PL + kx * DW;
+                                    if (ix < 0 || ix >= W) continue;
+                                    f(px[((n * C + c0 + j) * H + iy) * W + ix], pw[((o * IPG + j) * KH + ky) * KW + kx]);
+                                }
                             }
-                        }
-                    po[((n * O + o) * OH + oy) * OW + ox] = fp64 ? static_cast<float>(acc64) : acc;
+                    };
+                    po[((n * O + o) * OH + oy) * OW + ox] = fp64 ? dot64(taps) : dot32(taps);
                 }
     return out;
 }
@@ -227,7 +262,9 @@ Tensor max_pool2d(const Tensor& x, const PoolParams& p) {
         if (y0 >= y1 || x0 >= x1) throw Error(ErrorCode::Internal, op, "a window covers no input element");
         const float* plane = px + (n * xs[1] + c) * xs[2] * xs[3];
         float m = plane[y0 * xs[3] + x0];
-        for (int64_t y = y0; y < y1; ++y)
+        // The first NaN in row-major window order ends the window (the break used to leave only
+        // the row, so a NaN of a later row replaced it).
+        for (int64_t y = y0; y < y1 && !std::isnan(m); ++y)
             for (int64_t xx = x0; xx < x1; ++xx) {
                 const float v = plane[y * xs[3] + xx];
                 if (v > m || std::isnan(v)) m = v;
@@ -262,6 +299,11 @@ Tensor avg_pool2d(const Tensor& x, const PoolParams& p, bool fp64) {
                 else
                     acc += plane[y * xs[3] + xx];
             }
+        if (!fp64 && std::isnan(acc)) { // again under the two-NaN rule
+            acc = 0.0f;
+            for (int64_t y = y0; y < y1; ++y)
+                for (int64_t xx = x0; xx < x1; ++xx) acc = add_nan_x(acc, plane[y * xs[3] + xx]);
+        }
         po[((n * os[1] + c) * os[2] + oy) * os[3] + ox] =
             fp64 ? static_cast<float>(acc64 / static_cast<double>(cnt)) : acc / static_cast<float>(cnt);
     });
@@ -298,35 +340,15 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, bool fp64) {
         float* mo = po + bi * M * N;
         for (int64_t m = 0; m < M; ++m)
             for (int64_t n = 0; n < N; ++n) {
-                float acc = 0.0f;
-                double acc64 = 0.0;
-                for (int64_t k = 0; k < K; ++k) {
-                    const float x = ma[m * a_sm + k * a_sk];
-                    const float y = mb[k * b_sk + n * b_sn];
-                    if (fp64)
-                        acc64 += static_cast<double>(x) * static_cast<double>(y);
-                    else
-                        acc += x * y;
-                }
-                mo[m * N + n] = fp64 ? static_cast<float>(acc64) : acc;
+                auto taps = [&](auto&& f) {
+                    for (int64_t k = 0; k < K; ++k) f(ma[m * a_sm + k * a_sk], mb[k * b_sk + n * b_sn]);
+                };
+                mo[m * N + n] = fp64 ? dot64(taps) : dot32(taps);
             }
     }
     return out;
 }
 
-// x86 returns the first source's NaN (quieted) when both operands of an add or multiply are NaN,
-// and a compiler may put either operand of the commutative `x + y` / `x * y` first (GCC and clang
-// differ). The reference fixes it: x's NaN. (One NaN, or an invalid operation, needs no rule.)
-namespace {
-float first_nan_or(float x, float r) {
-    if (!std::isnan(x)) return r;
-    uint32_t u;
-    std::memcpy(&u, &x, 4);
-    u |= 0x00400000u; // quieted
-    std::memcpy(&x, &u, 4);
-    return x;
-}
-} // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
     return binary(a, b, "<ref::add>", [](float x, float y) { return first_nan_or(x, x + y); });

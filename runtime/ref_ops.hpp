@@ -42,6 +42,8 @@ Tensor fake_quantize(const Tensor& x, const Tensor& il, const Tensor& ih, const 
 // x*w for c, kh, kw in that nesting order. fp64 = false: fp32 accumulator, one rounding per
 // product and per add. fp64 = true: products and sums in double, rounded to fp32 once at the end.
 // Padded taps are skipped (they are real zeros and contribute nothing, spec §4.1).
+// Both operands NaN (fp32): the product is x's NaN and the sum the accumulator's (x86 returns the
+// first source's; compilers order commutative operands either way), as in MatMul.
 Tensor conv2d(const Tensor& x, const Tensor& w, const ConvParams& p, bool fp64 = false);
 
 // OpenVINO GroupConvolution: NCHW data, weights [G, O/G, I/G, KH, KW]; output channel o = g*O/G + m
@@ -51,10 +53,11 @@ Tensor group_conv2d(const Tensor& x, const Tensor& w, const ConvParams& p, bool 
 
 // 2-D pooling of NCHW data with qjit's PoolParams semantics (include/qjit/graph.hpp). The output
 // size follows p.rounding; windows are clipped to the input (every window holds an input element).
-// max_pool2d: the largest valid element, NaN if any valid element is NaN (padding never wins).
+// max_pool2d: the largest valid element (the first of equal ones), or the first NaN in row-major
+// window order if any valid element is NaN (padding never wins).
 Tensor max_pool2d(const Tensor& x, const PoolParams& p);
 // avg_pool2d: the valid elements summed from 0 in row-major window order (fp32, or fp64 rounded
-// once), then divided once by the count of PoolParams.
+// once), then divided once by the count of PoolParams. Two NaNs: the sum's NaN (conv2d's rule).
 Tensor avg_pool2d(const Tensor& x, const PoolParams& p, bool fp64 = false);
 // The count an AvgPool output divides by, along one axis: window elements in [0, in) with
 // exclude_pad, else in [-pad_begin, in + pad_end). The 2-D count is the product of both axes.
@@ -65,6 +68,7 @@ int64_t pool_axis_out(int64_t in, int64_t k, int64_t stride, int64_t pad_begin, 
 
 // numpy matmul over the last two dims (after the optional transposes), batch dims broadcast.
 // Each output sums a[..,m,k]*b[..,k,n] for k = 0..K-1 from 0, in fp32 or (fp64) in double.
+// fp32: acc = acc + a * b with the conv2d two-NaN rule (a's NaN, then the accumulator's).
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b, bool fp64 = false);
 
 // Elementwise with numpy broadcasting.

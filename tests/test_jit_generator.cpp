@@ -16,6 +16,8 @@
 
 #include "emitters/conv.hpp"
 #include "emitters/disasm.hpp"
+#include "emitters/fp32_gemm.hpp"
+#include "emitters/fp32_pool.hpp"
 #include "emitters/generator.hpp"
 #include "emitters/isa_traits.hpp"
 #include "emitters/quantize.hpp"
@@ -357,7 +359,7 @@ class ZydisAudit : public ::testing::TestWithParam<Isa> {};
 // Every conv kernel (every blocking, output mode, asymmetric weights) and the quantize kernels of a
 // level, decoded with Zydis: each instruction's ISA set belongs to the level, no EVEX below AVX-512,
 // no VNNI below the VNNI levels, vpdpbusd only in VNNI code (VEX on avx2_vnni, EVEX on
-// avx512_core_vnni), never vpdpbusds / vrcp / vrsqrt / vcvttps2dq.
+// avx512_core_vnni), never vpdpbusds / vrcp / vrsqrt / vcvttps2dq; the fp32 GEMM / pool kernels too.
 TEST_P(ZydisAudit, EveryInstructionBelongsToTheTargetIsa) {
     ASSERT_TRUE(have_disassembler()) << "qjit was built without Zydis: install libzydis-dev (scripts/setup.sh)";
     const Isa isa = GetParam();
@@ -397,6 +399,24 @@ TEST_P(ZydisAudit, EveryInstructionBelongsToTheTargetIsa) {
             EXPECT_GT(a.count("vdivps"), 0) << k->name;
             for (const auto& [m, n] : a.mnemonics) EXPECT_FALSE(starts_with(m, "vfm")) << k->name << ": " << m;
         }
+    }
+    // fp32 kernels of the float regions (GEMM of Conv / MatMul, pooling): plain AVX / AVX2 or
+    // AVX512F arithmetic of the level, no FMA (one rounding per product and per sum), no VNNI.
+    std::vector<std::unique_ptr<JitKernel>> fp32;
+    for (bool flag : {false, true}) {
+        Fp32GemmDesc d;
+        d.a_first = flag;
+        fp32.push_back(emit_fp32_gemm(isa, d));
+        fp32.push_back(emit_fp32_pool(isa, flag));
+    }
+    for (const auto& k : fp32) {
+        const ZAudit a = zaudit(*k, isa);
+        ++kernels;
+        for (const std::string& v : a.violations) ADD_FAILURE() << v;
+        for (const auto& [m, n] : a.mnemonics) {
+            EXPECT_FALSE(starts_with(m, "vfm") || starts_with(m, "vpdp") || starts_with(m, "vrcp")) << k->name << ": " << m;
+        }
+        EXPECT_EQ(a.evex > 0, avx512) << k->name;
     }
     std::printf("[audit] %s: %d kernels decoded, every instruction in the level's ISA sets\n", to_string(isa), kernels);
 }
