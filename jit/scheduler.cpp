@@ -465,6 +465,8 @@ bool build_fp32_softmax(Ctx& c, const ir::Node& n, const std::vector<int>& ins, 
     step->info = jit_info(*k, n.name);
     c.plan.steps.push_back(std::move(step));
     return true;
+}
+
 // A float Convolution / GroupConvolution / MatMul as im2col (or B) tiles + the fp32 GEMM kernel
 // (jit/fp32_conv_step), a float MaxPool / AvgPool as window tiles + the fp32 pool kernel
 // (jit/fp32_pool_step). Returns "" when built, else why it stays interpreted ("-": not such a node).
