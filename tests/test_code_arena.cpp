@@ -1,18 +1,23 @@
 // The executable code arena (emitters/code_arena.*): installed code runs at a 64-byte aligned address
 // whose mapping is read+execute and never writable (memfd mode and the mprotect fallback); freed
 // blocks are reused; memory stays bounded by the live kernels over many compile / destroy cycles;
-// concurrent install / free is safe (this suite runs under TSan in scripts/sanitize.sh).
+// concurrent install / free is safe (this suite runs under TSan in scripts/sanitize.sh); build_kernel's
+// kernels live in the arena and QJIT_PERF_MAP names their executable addresses.
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include "emitters/code_arena.hpp"
+#include "emitters/generator.hpp"
 #include "jit/code_cache.hpp"
 #include "qjit/qjit.hpp"
 #include "tools/model_zoo.hpp"
@@ -156,4 +161,34 @@ TEST(CodeArena, CompileDestroyCyclesReturnTheCode) {
         if (cycle == 0) mapped_after_first = s.mapped_bytes;
         EXPECT_LE(s.mapped_bytes, std::max<size_t>(mapped_after_first, size_t{1} << 20)) << "cycle " << cycle;
     }
+}
+
+// build_kernel copies code + pool into the arena: the kernel runs there (its pool reached RIP-relative),
+// and the perf map line names that executable address and the instruction bytes.
+TEST(CodeArena, BuildKernelRunsFromTheArenaAndThePerfMapNamesIt) {
+    const std::string map = "/tmp/perf-" + std::to_string(getpid()) + ".map";
+    std::remove(map.c_str());
+    setenv("QJIT_PERF_MAP", "1", 1);
+    const auto k = build_kernel("arena_probe", 4096, [](Generator& g) {
+        const int off = g.pool_i32({0, 0, 0, 0, 4242});
+        g.mov(Xbyak::util::eax, g.pool(off + 16));
+        g.ret();
+    });
+    unsetenv("QJIT_PERF_MAP");
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(k->code()) % 64, 0u);
+    EXPECT_EQ(perms_of(k->entry()).substr(0, 3), "r-x") << mapping_of(k->entry());
+    EXPECT_NE(mapping_of(k->entry()).find("qjit-code"), std::string::npos) << mapping_of(k->entry());
+    EXPECT_EQ(reinterpret_cast<int (*)()>(const_cast<void*>(k->entry()))(), 4242);
+    std::ifstream in(map);
+    std::string line, want;
+    {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%lx %zx ", static_cast<unsigned long>(reinterpret_cast<uintptr_t>(k->code())),
+                      k->text_bytes());
+        want = std::string(buf) + "arena_probe";
+    }
+    bool found = false;
+    while (std::getline(in, line)) found = found || line == want;
+    EXPECT_TRUE(found) << "no line '" << want << "' in " << map;
+    std::remove(map.c_str());
 }
