@@ -2,6 +2,7 @@
 #include "emitters/code_arena.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <iterator>
 #include <new>
+#include <set>
 
 namespace qjit {
 
@@ -55,6 +57,7 @@ CodeBlock& CodeBlock::operator=(CodeBlock&& o) noexcept {
         ptr_ = o.ptr_;
         size_ = o.size_;
         reserved_ = o.reserved_;
+        chunked_ = o.chunked_;
         o.arena_ = nullptr;
         o.ptr_ = nullptr;
         o.size_ = o.reserved_ = 0;
@@ -63,7 +66,7 @@ CodeBlock& CodeBlock::operator=(CodeBlock&& o) noexcept {
 }
 
 void CodeBlock::reset() {
-    if (arena_ != nullptr) arena_->release(ptr_, reserved_);
+    if (arena_ != nullptr) arena_->release(ptr_, reserved_, chunked_);
     arena_ = nullptr;
     ptr_ = nullptr;
     size_ = reserved_ = 0;
@@ -74,14 +77,66 @@ CodeArena& CodeArena::global() {
     return *a;
 }
 
+// Every arena, for the fork handlers: prepare locks them all, parent and child freeze their chunks.
+struct CodeArena::ForkHooks {
+    static std::mutex& mu() {
+        static std::mutex m;
+        return m;
+    }
+    static std::set<CodeArena*>& arenas() {
+        static std::set<CodeArena*> s;
+        return s;
+    }
+    static void prepare() {
+        mu().lock();
+        for (CodeArena* a : arenas()) a->mu_.lock();
+    }
+    static void after() {
+        for (CodeArena* a : arenas()) {
+            a->after_fork_locked();
+            a->mu_.unlock();
+        }
+        mu().unlock();
+    }
+    static void add(CodeArena* a) {
+        static const int registered = pthread_atfork(&prepare, &after, &after);
+        (void)registered;
+        const std::lock_guard<std::mutex> lk(mu());
+        arenas().insert(a);
+    }
+    static void remove(CodeArena* a) {
+        const std::lock_guard<std::mutex> lk(mu());
+        arenas().erase(a);
+    }
+};
+
 CodeArena::CodeArena(Options o) : opt_(o) {
     opt_.chunk_bytes = round_up(std::max(opt_.chunk_bytes, page_bytes()), page_bytes());
     if (opt_.use_memfd) fd_ = open_code_memfd();
+    ForkHooks::add(this);
 }
 
 CodeArena::~CodeArena() {
+    ForkHooks::remove(this);
     for (auto& c : chunks_) munmap(c->base, c->bytes);
     if (fd_ >= 0) close(fd_);
+}
+
+// Both sides of a fork: the memfd and its chunks are now shared with the other process. Freeze the
+// chunks (their live blocks stay; no block in them is handed out again, no hole punched) and put new
+// code in a memfd of our own.
+void CodeArena::after_fork_locked() {
+    if (fd_ < 0) return;
+    for (auto& c : chunks_) c->frozen = true;
+    for (size_t i = chunks_.size(); i-- > 0;)
+        if (chunks_[i]->live == 0) {
+            munmap(chunks_[i]->base, chunks_[i]->bytes);
+            chunks_.erase(chunks_.begin() + static_cast<std::ptrdiff_t>(i));
+        }
+    close(fd_);
+    fd_ = open_code_memfd();
+    file_free_.clear();
+    file_end_ = 0;
 }
 
 int64_t CodeArena::take_file_range_locked(size_t bytes) {
@@ -115,10 +170,15 @@ CodeArena::Chunk* CodeArena::new_chunk_locked(size_t bytes) {
     return chunks_.back().get();
 }
 
-// Unmaps an empty chunk and gives its pages back (the file range becomes a hole, reusable).
+// Unmaps an empty chunk and gives its pages back (the file range becomes a hole, reusable). A frozen
+// chunk's file is another process's too (and no longer ours): only unmapped.
 void CodeArena::drop_chunk_locked(size_t i) {
     Chunk& c = *chunks_[i];
     munmap(c.base, c.bytes);
+    if (c.frozen) {
+        chunks_.erase(chunks_.begin() + static_cast<std::ptrdiff_t>(i));
+        return;
+    }
     fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(c.file_off),
               static_cast<off_t>(c.bytes));
     file_free_[c.file_off] = c.bytes;
@@ -127,39 +187,44 @@ void CodeArena::drop_chunk_locked(size_t i) {
 
 CodeBlock CodeArena::install(const uint8_t* bytes, size_t n) {
     if (n == 0) throw std::bad_alloc();
-    if (fd_ < 0) return install_fallback(bytes, n);
     const size_t need = round_up(n, kAlign);
     CodeBlock b;
-    int64_t file_pos = 0;
-    {
-        const std::lock_guard<std::mutex> lk(mu_);
-        Chunk* chunk = nullptr;
-        size_t at = 0;
-        for (auto& c : chunks_) {
-            for (const auto& [off, len] : c->free_at)
-                if (len >= need) {
-                    chunk = c.get();
-                    at = off;
-                    break;
-                }
-            if (chunk) break;
-        }
-        if (chunk == nullptr) {
-            chunk = new_chunk_locked(std::max(opt_.chunk_bytes, round_up(need, page_bytes())));
-            at = 0;
-        }
-        const size_t len = chunk->free_at[at];
-        chunk->free_at.erase(at);
-        if (len > need) chunk->free_at[at + need] = len - need;
-        chunk->live++;
-        b.arena_ = this;
-        b.ptr_ = chunk->base + at;
-        b.size_ = n;
-        b.reserved_ = need;
-        file_pos = chunk->file_off + static_cast<int64_t>(at);
+    std::unique_lock<std::mutex> lk(mu_);
+    if (fd_ < 0) {
+        lk.unlock();
+        return install_fallback(bytes, n);
     }
-    // The block is ours: write it without the lock. The executable view sees the page cache.
-    if (!write_all(fd_, bytes, n, file_pos)) throw std::bad_alloc(); // b returns the block
+    Chunk* chunk = nullptr;
+    size_t at = 0;
+    for (auto& c : chunks_) {
+        if (c->frozen) continue;
+        for (const auto& [off, len] : c->free_at)
+            if (len >= need) {
+                chunk = c.get();
+                at = off;
+                break;
+            }
+        if (chunk) break;
+    }
+    if (chunk == nullptr) {
+        chunk = new_chunk_locked(std::max(opt_.chunk_bytes, round_up(need, page_bytes())));
+        at = 0;
+    }
+    const size_t len = chunk->free_at[at];
+    chunk->free_at.erase(at);
+    if (len > need) chunk->free_at[at + need] = len - need;
+    chunk->live++;
+    b.arena_ = this;
+    b.ptr_ = chunk->base + at;
+    b.size_ = n;
+    b.reserved_ = need;
+    b.chunked_ = true;
+    // Written under the lock (a few us): the fork handlers take it, so no write into a memfd that
+    // fork is about to share, or whose fd a handler closes, is ever in flight. The executable view
+    // sees the page cache.
+    const bool ok = write_all(fd_, bytes, n, chunk->file_off + static_cast<int64_t>(at));
+    lk.unlock();
+    if (!ok) throw std::bad_alloc(); // b returns the block
     return b;
 }
 
@@ -183,8 +248,8 @@ CodeBlock CodeArena::install_fallback(const uint8_t* bytes, size_t n) {
     return b;
 }
 
-void CodeArena::release(uint8_t* p, size_t reserved) {
-    if (fd_ < 0) {
+void CodeArena::release(uint8_t* p, size_t reserved, bool chunked) {
+    if (!chunked) {
         munmap(p, reserved); // never made writable again
         const std::lock_guard<std::mutex> lk(mu_);
         fallback_blocks_--;
@@ -215,7 +280,7 @@ void CodeArena::release(uint8_t* p, size_t reserved) {
         bool other_empty = false;
         for (size_t j = 0; j < chunks_.size(); ++j)
             if (j != i && chunks_[j]->live == 0 && chunks_[j]->bytes == opt_.chunk_bytes) other_empty = true;
-        if (other_empty || c.bytes != opt_.chunk_bytes) drop_chunk_locked(i);
+        if (other_empty || c.bytes != opt_.chunk_bytes || c.frozen) drop_chunk_locked(i);
         return;
     }
 }
@@ -224,13 +289,11 @@ CodeArena::Stats CodeArena::stats() const {
     const std::lock_guard<std::mutex> lk(mu_);
     Stats s;
     s.memfd = fd_ >= 0;
-    if (!s.memfd) {
-        s.chunks = s.live_blocks = fallback_blocks_;
-        s.mapped_bytes = s.live_bytes = fallback_bytes_;
-        return s;
-    }
-    s.chunks = chunks_.size();
+    s.chunks = chunks_.size() + fallback_blocks_;
+    s.live_blocks = fallback_blocks_;
+    s.mapped_bytes = s.live_bytes = fallback_bytes_;
     for (const auto& c : chunks_) {
+        s.frozen_chunks += c->frozen ? 1 : 0;
         s.mapped_bytes += c->bytes;
         s.live_blocks += c->live;
         size_t free = 0;

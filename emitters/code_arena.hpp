@@ -13,6 +13,11 @@
 // * fallback (memfd_create refused, or Options::use_memfd = false): per block an anonymous RW mapping,
 //   memcpy, mprotect to RX; free = munmap (never back to RW).
 //
+// fork(): a child shares the parent's memfd pages, so after a fork (pthread_atfork, both sides) every
+// existing chunk is frozen (its live blocks keep running, nothing is written into it again, it is
+// unmapped without punching when its last block goes) and new code goes to a fresh memfd. Neither
+// process can then overwrite code the other still runs.
+//
 // Blocks start 64-byte aligned (the constant pool is 64-byte aligned relative to the code start).
 // A block is freed when its CodeBlock dies (the kernel that owns it); a chunk whose blocks are all
 // free is unmapped and its file range punched out (one empty chunk is kept for the next compile),
@@ -46,6 +51,7 @@ private:
     uint8_t* ptr_ = nullptr;
     size_t size_ = 0;     // the code's bytes
     size_t reserved_ = 0; // the block's bytes (64-byte multiple, or pages in fallback mode)
+    bool chunked_ = false; // in a memfd chunk (else a fallback mapping of its own)
 };
 
 class CodeArena {
@@ -60,6 +66,7 @@ public:
         size_t mapped_bytes = 0;
         size_t live_blocks = 0;
         size_t live_bytes = 0;  // reserved bytes of live blocks
+        size_t frozen_chunks = 0; // chunks shared with a forked process (never written again)
     };
 
     static CodeArena& global(); // never destroyed: kernels may outlive static destructors
@@ -81,8 +88,11 @@ private:
         int64_t file_off = 0;
         size_t live = 0;                   // live blocks
         std::map<size_t, size_t> free_at;  // offset -> bytes, coalesced
+        bool frozen = false;               // mapped by a forked process too: never written again
     };
-    void release(uint8_t* p, size_t reserved);
+    struct ForkHooks;
+    void after_fork_locked();
+    void release(uint8_t* p, size_t reserved, bool chunked);
     CodeBlock install_fallback(const uint8_t* bytes, size_t n);
     Chunk* new_chunk_locked(size_t bytes);
     void drop_chunk_locked(size_t i);

@@ -2,7 +2,8 @@
 // whose mapping is read+execute and never writable (memfd mode and the mprotect fallback); freed
 // blocks are reused; memory stays bounded by the live kernels over many compile / destroy cycles;
 // concurrent install / free is safe (this suite runs under TSan in scripts/sanitize.sh); build_kernel's
-// kernels live in the arena and QJIT_PERF_MAP names their executable addresses.
+// kernels live in the arena and QJIT_PERF_MAP names their executable addresses; after fork() neither
+// process overwrites code the other still runs.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
@@ -191,4 +193,57 @@ TEST(CodeArena, BuildKernelRunsFromTheArenaAndThePerfMapNamesIt) {
     while (std::getline(in, line)) found = found || line == want;
     EXPECT_TRUE(found) << "no line '" << want << "' in " << map;
     std::remove(map.c_str());
+}
+
+// fork() shares the memfd's pages: after it, the parent frees a block and installs new code (which,
+// without the fork handlers, would land in the freed block); the child must still run the old code
+// there, and code it installs itself must not reach the parent.
+TEST(CodeArena, ForkedProcessesDoNotOverwriteEachOthersCode) {
+    CodeArena arena(CodeArena::Options{size_t{64} << 10, true});
+    const std::vector<uint8_t> a_code = return_code(111, 200);
+    CodeBlock a = arena.install(a_code.data(), a_code.size());
+    CodeBlock keep = arena.install(a_code.data(), a_code.size()); // the chunk stays in use
+    int to_child[2], to_parent[2];
+    ASSERT_EQ(pipe(to_child), 0);
+    ASSERT_EQ(pipe(to_parent), 0);
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        char c = 0;
+        int status = 0;
+        if (read(to_child[0], &c, 1) != 1) _exit(10);
+        if (call(a) != 111) status |= 1; // the parent has replaced its copy of `a` by now
+        const std::vector<uint8_t> mine = return_code(333, 200);
+        std::vector<CodeBlock> blocks;
+        for (int i = 0; i < 20; ++i) {
+            blocks.push_back(arena.install(mine.data(), mine.size()));
+            if (call(blocks.back()) != 333) status |= 2;
+        }
+        if (call(a) != 111) status |= 4;
+        if (write(to_parent[1], &c, 1) != 1) status |= 8;
+        _exit(status);
+    }
+    EXPECT_EQ(arena.stats().frozen_chunks, 1u);
+    const uint8_t* a_at = a.data();
+    a.reset();
+    const std::vector<uint8_t> b_code = return_code(222, 200);
+    std::vector<CodeBlock> blocks;
+    for (int i = 0; i < 20; ++i) {
+        blocks.push_back(arena.install(b_code.data(), b_code.size()));
+        EXPECT_NE(blocks.back().data(), a_at) << "a block of a frozen chunk was handed out again";
+        EXPECT_EQ(call(blocks.back()), 222);
+    }
+    char c = 1;
+    ASSERT_EQ(write(to_child[1], &c, 1), 1);
+    ASSERT_EQ(read(to_parent[0], &c, 1), 1);
+    int status = -1;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "child: 1 = its old code was overwritten, 2 = its new code did not run";
+    EXPECT_EQ(call(keep), 111);
+    for (const CodeBlock& b : blocks) EXPECT_EQ(call(b), 222) << "the child's code reached the parent";
+    for (int fd : {to_child[0], to_child[1], to_parent[0], to_parent[1]}) close(fd);
+    blocks.clear();
+    keep.reset();
+    EXPECT_EQ(arena.stats().frozen_chunks, 0u) << "the frozen chunk is unmapped with its last block";
 }
