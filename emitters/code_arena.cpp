@@ -158,8 +158,10 @@ CodeArena::Chunk* CodeArena::new_chunk_locked(size_t bytes) {
     const int64_t off = take_file_range_locked(bytes);
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_EXEC, MAP_SHARED, fd_, static_cast<off_t>(off));
     if (p == MAP_FAILED) {
+        const int err = errno;
         file_free_[off] = bytes;
-        throw std::bad_alloc();
+        if (err == ENOMEM) throw std::bad_alloc();
+        return nullptr; // EACCES / EPERM: executable memfds are refused here (SELinux, vm.memfd_noexec)
     }
     auto c = std::make_unique<Chunk>();
     c->base = static_cast<uint8_t*>(p);
@@ -208,6 +210,12 @@ CodeBlock CodeArena::install(const uint8_t* bytes, size_t n) {
     }
     if (chunk == nullptr) {
         chunk = new_chunk_locked(std::max(opt_.chunk_bytes, round_up(need, page_bytes())));
+        if (chunk == nullptr) { // the system refuses executable memfd mappings: fallback mode from now on
+            close(fd_);
+            fd_ = -1;
+            lk.unlock();
+            return install_fallback(bytes, n);
+        }
         at = 0;
     }
     const size_t len = chunk->free_at[at];

@@ -10,8 +10,8 @@
 //   MAP_SHARED, and nowhere writable. install() copies the code into the file with pwrite(); the
 //   executable view sees the new bytes through the page cache. No mapping is ever W+X, no page is ever
 //   flipped back to writable, and reusing a freed block needs no system call but the pwrite.
-// * fallback (memfd_create refused, or Options::use_memfd = false): per block an anonymous RW mapping,
-//   memcpy, mprotect to RX; free = munmap (never back to RW).
+// * fallback (memfd_create or an executable mapping of it refused, or Options::use_memfd = false): per
+//   block an anonymous RW mapping, memcpy, mprotect to RX; free = munmap (never back to RW).
 //
 // fork(): a child shares the parent's memfd pages, so after a fork (pthread_atfork, both sides) every
 // existing chunk is frozen (its live blocks keep running, nothing is written into it again, it is
@@ -94,7 +94,7 @@ private:
     void after_fork_locked();
     void release(uint8_t* p, size_t reserved, bool chunked);
     CodeBlock install_fallback(const uint8_t* bytes, size_t n);
-    Chunk* new_chunk_locked(size_t bytes);
+    Chunk* new_chunk_locked(size_t bytes); // nullptr: executable memfd mappings refused
     void drop_chunk_locked(size_t i);
     int64_t take_file_range_locked(size_t bytes);
 
