@@ -1,5 +1,7 @@
 #include "jit/requant_fold.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -12,6 +14,53 @@
 
 namespace qjit {
 namespace {
+
+// T[b * khw + k] = sum over ch in [0, Cg), ascending, of ol[ch] * (sw[b] * (q_b[ch * khw + k] - zw[b])) for 8
+// output channels b, all in fp64. Every sum keeps its own order; the 8 run side by side (scalar
+// registers, or 2 x 4 AVX2 lanes: the same fp64 operations, so the same bits).
+void compensation_sums_8_scalar(const int8_t* const row[8], const double sw[8], const double zw[8], const double* ol,
+                                int64_t Cg, int64_t khw, double* T) {
+    for (int64_t k = 0; k < khw; ++k) {
+        double t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int64_t ch = 0; ch < Cg; ++ch) {
+            const double a = ol[ch];
+            const int64_t at = ch * khw + k;
+            for (int b = 0; b < 8; ++b) t[b] += a * (sw[b] * (static_cast<double>(row[b][at]) - zw[b]));
+        }
+        for (int b = 0; b < 8; ++b) T[b * khw + k] = t[b];
+    }
+}
+
+__attribute__((target("avx2"))) void compensation_sums_8_avx2(const int8_t* const row[8], const double sw[8],
+                                                               const double zw[8], const double* ol, int64_t Cg,
+                                                               int64_t khw, double* T) {
+    const __m256d sw0 = _mm256_loadu_pd(sw), sw1 = _mm256_loadu_pd(sw + 4);
+    const __m256d zw0 = _mm256_loadu_pd(zw), zw1 = _mm256_loadu_pd(zw + 4);
+    for (int64_t k = 0; k < khw; ++k) {
+        __m256d t0 = _mm256_setzero_pd(), t1 = _mm256_setzero_pd();
+        for (int64_t ch = 0; ch < Cg; ++ch) {
+            const int64_t at = ch * khw + k;
+            const __m256d a = _mm256_set1_pd(ol[ch]);
+            const __m256d q0 = _mm256_cvtepi32_pd(_mm_setr_epi32(row[0][at], row[1][at], row[2][at], row[3][at]));
+            const __m256d q1 = _mm256_cvtepi32_pd(_mm_setr_epi32(row[4][at], row[5][at], row[6][at], row[7][at]));
+            t0 = _mm256_add_pd(t0, _mm256_mul_pd(a, _mm256_mul_pd(sw0, _mm256_sub_pd(q0, zw0))));
+            t1 = _mm256_add_pd(t1, _mm256_mul_pd(a, _mm256_mul_pd(sw1, _mm256_sub_pd(q1, zw1))));
+        }
+        double t[8];
+        _mm256_storeu_pd(t, t0);
+        _mm256_storeu_pd(t + 4, t1);
+        for (int b = 0; b < 8; ++b) T[b * khw + k] = t[b];
+    }
+}
+
+void compensation_sums_8(const int8_t* const row[8], const double sw[8], const double zw[8], const double* ol,
+                         int64_t Cg, int64_t khw, double* T) {
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+    if (avx2)
+        compensation_sums_8_avx2(row, sw, zw, ol, Cg, khw, T);
+    else
+        compensation_sums_8_scalar(row, sw, zw, ol, Cg, khw, T);
+}
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -164,8 +213,8 @@ QConvConsts fold_qconv(const QConvDesc& d) {
     }
     if (any_ol) {
         // T[o][tap] = sum over the group's channels ch (ascending) of ol_a[c0 + ch] * w(o, ch, tap), each
-        // T its own sum in that order; kOB output channels of one group are summed side by side in
-        // registers (independent chains: the same additions, without waiting on one another).
+        // T its own sum in that order; kOB output channels of one group are summed side by side
+        // (compensation_sums_8: independent chains, the same additions without waiting on one another).
         constexpr int64_t kOB = 8;
         std::vector<double> T(static_cast<size_t>(kOB * khw));
         const int8_t* q = d.w.q.data();
@@ -183,15 +232,7 @@ QConvConsts fold_qconv(const QConvDesc& d) {
                     zw[b] = d.w.z_w[static_cast<size_t>(o0 + b)];
                     row[b] = q + (o0 + b) * kk;
                 }
-                for (int64_t k = 0; k < khw; ++k) {
-                    double t[kOB] = {0, 0, 0, 0, 0, 0, 0, 0};
-                    for (int64_t ch = 0; ch < g.Cg(); ++ch) {
-                        const double a = ol_a[static_cast<size_t>(c0 + ch)];
-                        const int64_t at = ch * khw + k;
-                        for (int64_t b = 0; b < kOB; ++b) t[b] += a * (sw[b] * (static_cast<double>(row[b][at]) - zw[b]));
-                    }
-                    for (int64_t b = 0; b < kOB; ++b) T[static_cast<size_t>(b * khw + k)] = t[b];
-                }
+                compensation_sums_8(row, sw, zw, ol_a.data() + c0, g.Cg(), khw, T.data());
             } else {
                 for (int64_t b = 0; b < nb; ++b) {
                     const size_t ou = static_cast<size_t>(o0 + b);
