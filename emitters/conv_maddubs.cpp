@@ -1,5 +1,7 @@
 #include "emitters/conv_maddubs.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -45,6 +47,44 @@ UnitChoice choose_unit(const MaddubsSafety& s, int64_t vec0, int V, int64_t k, i
     return u;
 }
 
+// The §4.5 pair test of 8 quads at once (32 contiguous codes, a quad per dword), for 128 <= T <= 254.
+// A same-sign pair may saturate iff |a| + |b| > T. With codes in [-128, 127] and T >= 128 that is
+// exactly: max(a,0) + max(b,0) > T, or |min(a,0)| + |min(b,0)| > T (a pair of opposite signs, or one
+// with a zero, reaches at most 128 in either sum). Byte sums saturate at 255 >= T + 1 (only -128 with
+// -128 gets there), so "sum >= T + 1" stays exact. ANDs each quad's safe perms into bits[i] and its
+// all-zero flag into zero[i].
+__attribute__((target("avx2"))) void safety_8_quads_avx2(const int8_t* codes, int T, uint8_t* bits, uint8_t* zero) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes));
+    const __m256i z = _mm256_setzero_si256();
+    const __m256i pos = _mm256_max_epi8(v, z), neg = _mm256_abs_epi8(_mm256_min_epi8(v, z)); // neg: u8 0..128
+    const __m256i t1 = _mm256_set1_epi8(static_cast<char>(T + 1));
+    // Partner byte of each byte within its quad under perm 0 (0-1, 2-3), 1 (0-2, 1-3), 2 (0-3, 1-2).
+    const __m256i partner[3] = {
+        _mm256_setr_epi8(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13,
+                         12, 15, 14),
+        _mm256_setr_epi8(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14,
+                         15, 12, 13),
+        _mm256_setr_epi8(3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12, 3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15,
+                         14, 13, 12)};
+    __m256i safe = z;
+    for (int pm = 0; pm < 3; ++pm) {
+        const __m256i sp = _mm256_adds_epu8(pos, _mm256_shuffle_epi8(pos, partner[pm]));
+        const __m256i sn = _mm256_adds_epu8(neg, _mm256_shuffle_epi8(neg, partner[pm]));
+        const __m256i up = _mm256_cmpeq_epi8(_mm256_max_epu8(sp, t1), sp); // sp >= T + 1
+        const __m256i un = _mm256_cmpeq_epi8(_mm256_max_epu8(sn, t1), sn);
+        const __m256i ok = _mm256_cmpeq_epi32(_mm256_or_si256(up, un), z); // no unsafe pair in the quad
+        safe = _mm256_or_si256(safe, _mm256_and_si256(ok, _mm256_set1_epi32(1 << pm)));
+    }
+    const __m256i zq = _mm256_and_si256(_mm256_cmpeq_epi32(v, z), _mm256_set1_epi32(1));
+    alignas(32) int32_t sb[8], zb[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(sb), safe);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(zb), zq);
+    for (int i = 0; i < 8; ++i) {
+        bits[i] &= static_cast<uint8_t>(sb[i]);
+        zero[i] &= static_cast<uint8_t>(zb[i]);
+    }
+}
+
 } // namespace
 
 int64_t MaddubsPlan::unit_bytes(int id) const {
@@ -73,13 +113,25 @@ MaddubsSafety maddubs_safety(const QConvDesc& d, int lanes, int64_t max_codes) {
     const int T = 32767 / static_cast<int>(std::max<int64_t>(1, d.in.levels - 1));
     auto unsafe = [T](int a, int b) { return ((a ^ b) >= 0) & (std::abs(a) + std::abs(b) > T); };
     const int8_t* q = d.w.q.data();
+    // AVX2: each channel's codes transposed to [tap][channel] (zero past C), so a tap's quads are
+    // contiguous and 8 of them are tested at once; the scalar form does the rest and other CPUs.
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+    const bool simd = avx2 && T >= 128 && T <= 254 && s.CQ >= 8;
+    const int64_t CQ4 = 4 * s.CQ;
+    std::vector<int8_t> wt(simd ? static_cast<size_t>(s.khw * CQ4) : 0, 0);
     for (int64_t sv = 0; sv < s.n_vecs; ++sv)
         for (int64_t o = vecs[static_cast<size_t>(sv)] * lanes; o < std::min(g.OC, (vecs[static_cast<size_t>(sv)] + 1) * lanes); ++o) {
             const int8_t* row = q + o * g.C * s.khw;
+            if (simd)
+                for (int64_t c = 0; c < g.C; ++c)
+                    for (int64_t k = 0; k < s.khw; ++k) wt[static_cast<size_t>(k * CQ4 + c)] = row[c * s.khw + k];
             for (int64_t k = 0; k < s.khw; ++k) {
                 uint8_t* bits = s.bits.data() + (sv * s.khw + k) * s.CQ;
                 uint8_t* zero = s.zero.data() + (sv * s.khw + k) * s.CQ;
-                for (int64_t qd = 0; qd < s.CQ; ++qd) {
+                int64_t qd = 0;
+                if (simd)
+                    for (; qd + 8 <= s.CQ; qd += 8) safety_8_quads_avx2(&wt[static_cast<size_t>(k * CQ4 + 4 * qd)], T, bits + qd, zero + qd);
+                for (; qd < s.CQ; ++qd) {
                     int w[4] = {0, 0, 0, 0};
                     const int64_t c0 = 4 * qd;
                     for (int j = 0; j < 4; ++j)

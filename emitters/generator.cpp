@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <new>
+#include <cstdlib>
 #include <cstring>
 
 #include "emitters/disasm.hpp"
@@ -24,7 +25,7 @@ constexpr uint32_t kMxcsrRne = 0x1F80; // RC = nearest, FTZ = DAZ = 0, all excep
 
 } // namespace
 
-Generator::Generator(size_t max_code_bytes) : Xbyak::CodeGenerator(max_code_bytes, Xbyak::DontSetProtectRWE) {}
+Generator::Generator(uint8_t* buffer, size_t bytes) : Xbyak::CodeGenerator(bytes, buffer) {}
 
 void Generator::preamble(std::initializer_list<Xbyak::Reg64> used, int scratch_bytes) {
     for (const Xbyak::Reg64& r : used)
@@ -75,15 +76,73 @@ void Generator::finalize() {
     align(64);
     L(pool_label_);
     db(pool_data_.data(), pool_data_.size());
-    readyRE();
-    // With DontSetProtectRWE, readyRE() only resolves labels; switch the pages RW -> RX here.
-    setProtectModeRE();
+    ready(); // on a user buffer: only checks that no label is left undefined (jumps are patched as labels are defined)
     finalized_ = true;
 }
 
 namespace {
 std::atomic<size_t> g_max_kernel_bytes{size_t{1} << 28};
-}
+
+// The heap buffer a thread generates into (64-byte aligned, never executable). Kept between kernels up
+// to kKeepBytes, so its pages are touched once per thread rather than once per kernel; a nested
+// build_kernel on the same thread gets a buffer of its own.
+class ScratchBuffer {
+public:
+    explicit ScratchBuffer(size_t bytes) {
+        Slot& s = slot();
+        if (s.busy) {
+            own_ = alloc(bytes);
+            data_ = own_;
+            return;
+        }
+        if (s.cap < bytes) {
+            std::free(s.p);
+            s.p = nullptr;
+            s.cap = 0;
+            s.p = alloc(bytes);
+            s.cap = bytes;
+        }
+        s.busy = true;
+        data_ = s.p;
+    }
+    ~ScratchBuffer() {
+        if (own_) {
+            std::free(own_);
+            return;
+        }
+        Slot& s = slot();
+        s.busy = false;
+        if (s.cap > kKeepBytes) {
+            std::free(s.p);
+            s.p = nullptr;
+            s.cap = 0;
+        }
+    }
+    ScratchBuffer(const ScratchBuffer&) = delete;
+    ScratchBuffer& operator=(const ScratchBuffer&) = delete;
+    uint8_t* data() const { return data_; }
+
+private:
+    static constexpr size_t kKeepBytes = size_t{4} << 20;
+    struct Slot {
+        uint8_t* p = nullptr;
+        size_t cap = 0;
+        bool busy = false;
+        ~Slot() { std::free(p); }
+    };
+    static Slot& slot() {
+        thread_local Slot s;
+        return s;
+    }
+    static uint8_t* alloc(size_t bytes) {
+        void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+        if (p == nullptr) throw std::bad_alloc();
+        return static_cast<uint8_t*>(p);
+    }
+    uint8_t* data_ = nullptr;
+    uint8_t* own_ = nullptr;
+};
+} // namespace
 
 size_t max_kernel_bytes() { return g_max_kernel_bytes.load(); }
 void set_max_kernel_bytes(size_t bytes) { g_max_kernel_bytes.store(std::max<size_t>(bytes, 4096)); }
@@ -94,10 +153,12 @@ std::unique_ptr<GeneratedKernel> build_kernel(const std::string& name, size_t si
     size_t size = std::min(std::max<size_t>(size_hint, 4096), cap);
     for (;;) {
         try {
-            auto gen = std::make_unique<Generator>(size);
-            emit(*gen);
-            gen->finalize();
-            auto k = std::make_unique<GeneratedKernel>(std::move(gen));
+            const ScratchBuffer buf(size);
+            Generator gen(buf.data(), size);
+            emit(gen);
+            gen.finalize();
+            CodeBlock code = CodeArena::global().install(gen.getCode(), gen.getSize());
+            auto k = std::make_unique<GeneratedKernel>(std::move(code), gen.text_bytes());
             k->name = name;
             dump_kernel_if_requested(name, k->code(), k->code_size(), k->text_bytes()); // QJIT_DUMP=DIR
             perf_map_if_requested(name, k->code(), k->text_bytes());                   // QJIT_PERF_MAP=1

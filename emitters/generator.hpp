@@ -2,10 +2,12 @@
 // MXCSR discipline of spec §4.5, a RIP-relative constant pool and the W^X life cycle of the code
 // buffer. Internal header (Xbyak types); nothing under include/ includes it.
 //
-// Life cycle: a Generator is constructed with Xbyak::DontSetProtectRWE, so its pages are RW while
-// code is written and never executable then; finalize() appends the constant pool after the code and
-// switches the pages to RX (never W and X at once). Generated code embeds no host address: constants
-// are reached through `lea reg, [rip + pool]` / `ptr[rip + pool + off]`, arguments through rdi.
+// Life cycle: a Generator writes into an ordinary (never executable) heap buffer; finalize() appends the
+// constant pool after the code (64-byte aligned relative to the buffer start) and resolves labels;
+// build_kernel() then copies code + pool into a 64-byte aligned block of the CodeArena
+// (emitters/code_arena.hpp), which is executable and never writable. Generated code embeds no host
+// address: constants are reached through `lea reg, [rip + pool]` / `ptr[rip + pool + off]`, arguments
+// through rdi, so the copy runs as generated.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -16,13 +18,16 @@
 
 #include <xbyak/xbyak.h>
 
+#include "emitters/code_arena.hpp"
 #include "emitters/kernels.hpp"
 
 namespace qjit {
 
 class Generator : public Xbyak::CodeGenerator {
 public:
-    explicit Generator(size_t max_code_bytes);
+    // Generates into buffer[0, bytes) (64-byte aligned, owned by the caller; Xbyak throws
+    // ERR_CODE_IS_TOO_BIG past its end).
+    Generator(uint8_t* buffer, size_t bytes);
 
     // SysV argument registers; every qjit kernel takes one argument-struct pointer.
     static const Xbyak::Reg64& abi_param1() { return Xbyak::util::rdi; }
@@ -46,8 +51,7 @@ public:
     // lea r, [rip + pool]: base register for indexed pool accesses (ptr[r + idx*4 + off]).
     void load_pool_base(const Xbyak::Reg64& r);
 
-    // Appends the pool, resolves labels and makes the pages read+execute (not writable).
-    // Throws Error(JitFailure) on any Xbyak error.
+    // Appends the pool (64-byte aligned) and checks that every label is defined (Xbyak::Error if not).
     void finalize();
 
     size_t text_bytes() const { return text_bytes_; } // instructions only, before the pool
@@ -65,21 +69,23 @@ private:
     bool finalized_ = false;
 };
 
-// A JitKernel that owns its generator (and so its code pages).
+// A JitKernel that owns its executable block (code, then the constant pool).
 class GeneratedKernel final : public JitKernel {
 public:
-    explicit GeneratedKernel(std::unique_ptr<Generator> gen) : gen_(std::move(gen)) {}
-    const void* entry() const override { return gen_->getCode(); }
-    size_t code_size() const override { return gen_->getSize(); }
-    const uint8_t* code() const override { return gen_->getCode<const uint8_t*>(); }
-    size_t text_bytes() const { return gen_->text_bytes(); }
+    GeneratedKernel(CodeBlock code, size_t text_bytes) : code_(std::move(code)), text_bytes_(text_bytes) {}
+    const void* entry() const override { return code_.data(); }
+    size_t code_size() const override { return code_.size(); }
+    const uint8_t* code() const override { return code_.data(); }
+    size_t text_bytes() const { return text_bytes_; }
 
 private:
-    std::unique_ptr<Generator> gen_;
+    CodeBlock code_;
+    size_t text_bytes_;
 };
 
-// Runs `emit` on a fresh Generator of `size_hint` bytes (retrying with a larger buffer when the
-// code does not fit, up to max_kernel_bytes()), finalizes it, and wraps it. `emit` must be
+// Runs `emit` on a fresh Generator over a per-thread scratch buffer of `size_hint` bytes (retrying with
+// a larger buffer when the code does not fit, up to max_kernel_bytes()), finalizes it, installs the
+// bytes in CodeArena::global() and wraps them. `emit` must be
 // re-runnable. Xbyak errors, a kernel larger than the cap and running out of memory become
 // Error(JitFailure) naming `name`.
 std::unique_ptr<GeneratedKernel> build_kernel(const std::string& name, size_t size_hint,

@@ -18,6 +18,12 @@ int level_index(float x, float il, float ih, int levels);
 // fake_quantize and level_index of one x in one pass: returns the former, stores the latter in *k.
 float fake_quantize_and_level(float x, float il, float ih, float ol, float oh, int levels, int* k);
 
+// fake_quantize_and_level of x[0, n) for one channel with il < ih: y[i] and k[i]. Bit-identical to the
+// scalar form (the same fp32 operations in the same order, 8 lanes at a time where the CPU has AVX2;
+// groups holding a NaN take the scalar form). Weight folding's hot loop.
+void fake_quantize_and_level_n(const float* x, int64_t n, float il, float ih, float ol, float oh, int levels, float* y,
+                               int* k);
+
 // Float value of level k: fl(fl(fl(k/(L-1)) * fl(oh-ol)) + ol).
 float level_value(int k, float ol, float oh, int levels);
 

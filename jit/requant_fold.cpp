@@ -1,5 +1,7 @@
 #include "jit/requant_fold.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -12,6 +14,53 @@
 
 namespace qjit {
 namespace {
+
+// T[b * khw + k] = sum over ch in [0, Cg), ascending, of ol[ch] * (sw[b] * (q_b[ch * khw + k] - zw[b])) for 8
+// output channels b, all in fp64. Every sum keeps its own order; the 8 run side by side (scalar
+// registers, or 2 x 4 AVX2 lanes: the same fp64 operations, so the same bits).
+void compensation_sums_8_scalar(const int8_t* const row[8], const double sw[8], const double zw[8], const double* ol,
+                                int64_t Cg, int64_t khw, double* T) {
+    for (int64_t k = 0; k < khw; ++k) {
+        double t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int64_t ch = 0; ch < Cg; ++ch) {
+            const double a = ol[ch];
+            const int64_t at = ch * khw + k;
+            for (int b = 0; b < 8; ++b) t[b] += a * (sw[b] * (static_cast<double>(row[b][at]) - zw[b]));
+        }
+        for (int b = 0; b < 8; ++b) T[b * khw + k] = t[b];
+    }
+}
+
+__attribute__((target("avx2"))) void compensation_sums_8_avx2(const int8_t* const row[8], const double sw[8],
+                                                               const double zw[8], const double* ol, int64_t Cg,
+                                                               int64_t khw, double* T) {
+    const __m256d sw0 = _mm256_loadu_pd(sw), sw1 = _mm256_loadu_pd(sw + 4);
+    const __m256d zw0 = _mm256_loadu_pd(zw), zw1 = _mm256_loadu_pd(zw + 4);
+    for (int64_t k = 0; k < khw; ++k) {
+        __m256d t0 = _mm256_setzero_pd(), t1 = _mm256_setzero_pd();
+        for (int64_t ch = 0; ch < Cg; ++ch) {
+            const int64_t at = ch * khw + k;
+            const __m256d a = _mm256_set1_pd(ol[ch]);
+            const __m256d q0 = _mm256_cvtepi32_pd(_mm_setr_epi32(row[0][at], row[1][at], row[2][at], row[3][at]));
+            const __m256d q1 = _mm256_cvtepi32_pd(_mm_setr_epi32(row[4][at], row[5][at], row[6][at], row[7][at]));
+            t0 = _mm256_add_pd(t0, _mm256_mul_pd(a, _mm256_mul_pd(sw0, _mm256_sub_pd(q0, zw0))));
+            t1 = _mm256_add_pd(t1, _mm256_mul_pd(a, _mm256_mul_pd(sw1, _mm256_sub_pd(q1, zw1))));
+        }
+        double t[8];
+        _mm256_storeu_pd(t, t0);
+        _mm256_storeu_pd(t + 4, t1);
+        for (int b = 0; b < 8; ++b) T[b * khw + k] = t[b];
+    }
+}
+
+void compensation_sums_8(const int8_t* const row[8], const double sw[8], const double zw[8], const double* ol,
+                         int64_t Cg, int64_t khw, double* T) {
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+    if (avx2)
+        compensation_sums_8_avx2(row, sw, zw, ol, Cg, khw, T);
+    else
+        compensation_sums_8_scalar(row, sw, zw, ol, Cg, khw, T);
+}
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -154,7 +203,6 @@ QConvConsts fold_qconv(const QConvDesc& d) {
         const size_t ou = static_cast<size_t>(o);
         const bool cst = d.w.const_channel[ou] != 0;
         const double sw = d.w.s_w[ou], zw = d.w.z_w[ou];
-        const int64_t c0 = o / g.OCg() * g.Cg(); // first input channel of o's group
         for (int64_t i = 0; i < n_seg; ++i) {
             const double s_a = n_seg > 1 ? d.in.step(c.seg_c[static_cast<size_t>(i)]) : s_grp[static_cast<size_t>(o / g.OCg())];
             const size_t at = static_cast<size_t>(i * g.OC + o);
@@ -162,19 +210,56 @@ QConvConsts fold_qconv(const QConvDesc& d) {
             N[at] = cst ? s_a * d.w.w_c[ou] : (zw == 0.0 ? 0.0 : -s_a * sw * zw);
             if (N[at] != 0.0 || cst) c.has_n = true;
         }
-        if (!any_ol) continue;
-        double* Po = &P[static_cast<size_t>(o * (g.KH + 1) * (g.KW + 1))];
-        for (int64_t kh = 0; kh < g.KH; ++kh)
-            for (int64_t kw = 0; kw < g.KW; ++kw) {
-                double t = 0.0;
-                for (int64_t ch = 0; ch < g.Cg(); ++ch) {
-                    const int64_t idx = o * kk + ch * khw + kh * g.KW + kw;
-                    const double w = cst ? d.w.w_c[ou] : sw * (static_cast<double>(d.w.q[static_cast<size_t>(idx)]) - zw);
-                    t += ol_a[static_cast<size_t>(c0 + ch)] * w;
+    }
+    if (any_ol) {
+        // T[o][tap] = sum over the group's channels ch (ascending) of ol_a[c0 + ch] * w(o, ch, tap), each
+        // T its own sum in that order; kOB output channels of one group are summed side by side
+        // (compensation_sums_8: independent chains, the same additions without waiting on one another).
+        constexpr int64_t kOB = 8;
+        std::vector<double> T(static_cast<size_t>(kOB * khw));
+        const int8_t* q = d.w.q.data();
+        for (int64_t o0 = 0; o0 < g.OC;) {
+            const int64_t group_end = (o0 / g.OCg() + 1) * g.OCg();
+            const int64_t nb = std::min(kOB, group_end - o0);
+            const int64_t c0 = o0 / g.OCg() * g.Cg(); // first input channel of the group
+            bool any_cst = false;
+            for (int64_t b = 0; b < nb; ++b) any_cst = any_cst || d.w.const_channel[static_cast<size_t>(o0 + b)] != 0;
+            if (nb == kOB && !any_cst) {
+                double sw[kOB], zw[kOB];
+                const int8_t* row[kOB];
+                for (int64_t b = 0; b < kOB; ++b) {
+                    sw[b] = d.w.s_w[static_cast<size_t>(o0 + b)];
+                    zw[b] = d.w.z_w[static_cast<size_t>(o0 + b)];
+                    row[b] = q + (o0 + b) * kk;
                 }
-                Po[(kh + 1) * (g.KW + 1) + (kw + 1)] =
-                    t + Po[kh * (g.KW + 1) + (kw + 1)] + Po[(kh + 1) * (g.KW + 1) + kw] - Po[kh * (g.KW + 1) + kw];
+                compensation_sums_8(row, sw, zw, ol_a.data() + c0, g.Cg(), khw, T.data());
+            } else {
+                for (int64_t b = 0; b < nb; ++b) {
+                    const size_t ou = static_cast<size_t>(o0 + b);
+                    const bool cst = d.w.const_channel[ou] != 0;
+                    const double sw = d.w.s_w[ou], zw = d.w.z_w[ou];
+                    for (int64_t k = 0; k < khw; ++k) {
+                        double t = 0.0;
+                        for (int64_t ch = 0; ch < g.Cg(); ++ch) {
+                            const double w = cst ? d.w.w_c[ou]
+                                                 : sw * (static_cast<double>(q[(o0 + b) * kk + ch * khw + k]) - zw);
+                            t += ol_a[static_cast<size_t>(c0 + ch)] * w;
+                        }
+                        T[static_cast<size_t>(b * khw + k)] = t;
+                    }
+                }
             }
+            // 2-D prefix sums P (KH+1 x KW+1) of each channel's T.
+            for (int64_t b = 0; b < nb; ++b) {
+                double* Po = &P[static_cast<size_t>((o0 + b) * (g.KH + 1) * (g.KW + 1))];
+                const double* t = &T[static_cast<size_t>(b * khw)];
+                for (int64_t kh = 0; kh < g.KH; ++kh)
+                    for (int64_t kw = 0; kw < g.KW; ++kw)
+                        Po[(kh + 1) * (g.KW + 1) + (kw + 1)] = t[kh * g.KW + kw] + Po[kh * (g.KW + 1) + (kw + 1)] +
+                                                               Po[(kh + 1) * (g.KW + 1) + kw] - Po[kh * (g.KW + 1) + kw];
+            }
+            o0 += nb;
+        }
     }
 
     // Border patterns: only needed when E depends on which taps are valid.

@@ -173,6 +173,20 @@ int64_t BenchShape::real_macs() const {
     return taps * (kind == Depthwise ? c : c * oc);
 }
 
+zoo::KernelCase kernel_case(const BenchShape& s, bool zero_points) {
+    zoo::KernelCase c;
+    c.name = s.name;
+    c.zero_points = zero_points;
+    if (s.kind == BenchShape::FC) {
+        c.fc = true;
+        c.w = s.m; c.c = s.c; c.oc = s.oc;
+    } else {
+        c.h = s.h; c.w = s.w; c.c = s.c; c.oc = s.oc; c.k = s.k; c.stride = s.stride; c.pad = s.pad;
+    }
+    if (s.kind == BenchShape::Depthwise) c.oc = c.groups = s.c;
+    return c;
+}
+
 std::vector<BenchShape> bench_shapes() {
     auto fc = [](const char* name, int64_t m, int64_t k, int64_t n) {
         BenchShape s;

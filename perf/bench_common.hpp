@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "tools/kernel_cases.hpp"
+
 namespace qjit::perf {
 
 // ---- the host --------------------------------------------------------------------------------
@@ -67,6 +69,8 @@ struct BenchShape {
     int64_t ow() const { return (w + 2 * pad - k) / stride + 1; }
 };
 std::vector<BenchShape> bench_shapes(); // the list, depthwise last (a hook: qjit has none yet)
+// The QConv case of a shape (tools/kernel_cases): the same weights in every benchmark.
+zoo::KernelCase kernel_case(const BenchShape& s, bool zero_points);
 
 // ---- statistics ------------------------------------------------------------------------------
 

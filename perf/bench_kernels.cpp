@@ -69,20 +69,6 @@ Isa g_qjit_isa = Isa::avx2;
 // --qjit_dw_blocking=PxV: the depthwise tile (pixels x oc vectors) instead of the scheduler's choice.
 int g_dw_pixels = 0, g_dw_vecs = 0;
 
-zoo::KernelCase kernel_case(const BenchShape& s, bool zp) {
-    zoo::KernelCase c;
-    c.name = s.name;
-    c.zero_points = zp;
-    if (s.kind == BenchShape::FC) {
-        c.fc = true;
-        c.w = s.m; c.c = s.c; c.oc = s.oc;
-    } else {
-        c.h = s.h; c.w = s.w; c.c = s.c; c.oc = s.oc; c.k = s.k; c.stride = s.stride; c.pad = s.pad;
-    }
-    if (s.kind == BenchShape::Depthwise) c.oc = c.groups = s.c;
-    return c;
-}
-
 // One fixture alive at a time (the rotated buffers are large); repetitions of one benchmark reuse it.
 template <class F> std::shared_ptr<F> fixture(const std::string& key, const std::function<std::shared_ptr<F>()>& make) {
     static std::string cur_key;

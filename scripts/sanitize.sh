@@ -4,7 +4,7 @@
 #         benchmarks; the whole ctest suite but the Bochs emulator tests (they decode generated code,
 #         label emu), the perf smoke and the C package test (it links an uninstrumented C program,
 #         label package); test_random_graphs runs QJIT_ASAN_GRAPHS (300) graphs.
-#   tsan  build-tsan: clang, -fsanitize=thread; test_concurrency and test_code_cache.
+#   tsan  build-tsan: clang, -fsanitize=thread; test_concurrency, test_code_cache and test_code_arena.
 #   fuzz  the libFuzzer targets of build-asan, QJIT_FUZZ_SECONDS (20) each on the committed corpora.
 # Usage: scripts/sanitize.sh [asan|tsan|fuzz|all]...   (default: all)
 set -euo pipefail
@@ -31,11 +31,12 @@ asan_test() {
 }
 tsan_build() {
   cmake -S . -B build-tsan "${san_flags[@]}" -DQJIT_SANITIZE=thread >/dev/null
-  cmake --build build-tsan -j "$jobs" --target test_concurrency test_code_cache
+  cmake --build build-tsan -j "$jobs" --target test_concurrency test_code_cache test_code_arena
 }
 tsan_test() {
   build-tsan/test_concurrency
   build-tsan/test_code_cache
+  build-tsan/test_code_arena
 }
 fuzz_smoke() {
   [ -x build-asan/fuzz/graph_fuzzer ] || asan_build

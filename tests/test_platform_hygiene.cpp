@@ -20,7 +20,8 @@ using namespace qjit;
 
 namespace {
 
-// Lines of /proc/self/maps whose permissions hold both 'w' and 'x'.
+// Lines of /proc/self/maps whose permissions hold both 'w' and 'x', and writable views of the code
+// arena's memfd (emitters/code_arena: its chunks are mapped read+execute only, code arrives by pwrite).
 std::vector<std::string> wx_mappings() {
     std::vector<std::string> bad;
     std::ifstream maps("/proc/self/maps");
@@ -29,7 +30,9 @@ std::vector<std::string> wx_mappings() {
         const size_t sp = line.find(' ');
         if (sp == std::string::npos || sp + 5 > line.size()) continue;
         const std::string perms = line.substr(sp + 1, 4);
-        if (perms.find('w') != std::string::npos && perms.find('x') != std::string::npos) bad.push_back(line);
+        const bool w = perms.find('w') != std::string::npos;
+        if ((w && perms.find('x') != std::string::npos) || (w && line.find("qjit-code") != std::string::npos))
+            bad.push_back(line);
     }
     return bad;
 }

@@ -109,18 +109,28 @@ bool fold_one(ir::Graph& g, int id) {
     float* val = value.data<float>();
     const float* wf = w.type() == ElemType::f32 ? w.data<float>() : nullptr;
     const int c = L / 2;
+    std::vector<int> kbuf;
     for (int64_t o = 0; o < oc; ++o) {
         const size_t ou = static_cast<size_t>(o);
         const float il = at(r[0], o), ih = at(r[1], o), ol = at(r[2], o), oh = at(r[3], o);
         const bool cst = ol == oh;
-        for (int64_t j = 0; j < inner; ++j) {
-            const int64_t s = src(o, j);
-            const float x = wf ? wf[s] : w.at_f32(s);
-            int k = 0;
-            const float y = fq::fake_quantize_and_level(x, il, ih, ol, oh, L, &k);
-            val[s] = y;
-            w_float.push_back(y); // index o * inner + j
-            q.push_back(cst ? int8_t{0} : static_cast<int8_t>(k - c));
+        if (wf != nullptr && axis == 0) { // a contiguous f32 row: the vectorized form, same bits
+            kbuf.resize(static_cast<size_t>(inner));
+            float* yrow = val + o * inner;
+            fq::fake_quantize_and_level_n(wf + o * inner, inner, il, ih, ol, oh, L, yrow, kbuf.data());
+            w_float.insert(w_float.end(), yrow, yrow + inner);
+            for (int64_t j = 0; j < inner; ++j)
+                q.push_back(cst ? int8_t{0} : static_cast<int8_t>(kbuf[static_cast<size_t>(j)] - c));
+        } else {
+            for (int64_t j = 0; j < inner; ++j) {
+                const int64_t s = src(o, j);
+                const float x = wf ? wf[s] : w.at_f32(s);
+                int k = 0;
+                const float y = fq::fake_quantize_and_level(x, il, ih, ol, oh, L, &k);
+                val[s] = y;
+                w_float.push_back(y); // index o * inner + j
+                q.push_back(cst ? int8_t{0} : static_cast<int8_t>(k - c));
+            }
         }
         if (cst) {
             qw->const_channel[ou] = 1;
