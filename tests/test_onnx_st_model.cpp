@@ -170,9 +170,12 @@ TEST(OnnxStModel, MatchesOnnxRuntime) {
     ASSERT_EQ(ort_basic.size(), out.size());
     const Agreement q = agreement(mine, ort_all, quanta, "qjit vs ORT(all)");
     const Agreement o = agreement(ort_basic, ort_all, quanta, "ORT(basic) vs ORT(all)");
+    // ORT(basic) runs the literal ONNX ops (fp32 convolutions, ONNX's QuantizeLinear): the closer reference.
+    const Agreement b = agreement(mine, ort_basic, quanta, "qjit vs ORT(basic)");
     fs::remove_all(tmp);
-    std::printf("issue target (>= 99%% identical, <= 2 quanta): %s\n",
-                q.share >= 0.99 && q.worst <= 2 ? "met" : "NOT met (see import/onnx/ST_MODEL.md)");
+    std::printf("issue target (>= 99%% identical, <= 2 quanta) vs ORT(all): %s; vs ORT(basic): %s\n",
+                q.share >= 0.99 && q.worst <= 2 ? "met" : "NOT met (see import/onnx/ST_MODEL.md)",
+                b.share >= 0.99 && b.worst <= 2 ? "met" : "NOT met");
     // qjit must agree with ONNX Runtime at least as well as ONNX Runtime's two optimization levels
     // agree with each other (the network turns single one-code flips into wider differences).
     EXPECT_GE(q.share, o.share);
