@@ -204,10 +204,16 @@ TEST_P(ConvEmitter, ChooseBlockingStaysInTheList) {
             (b.maddubs ? with_maddubs : without)++;
             // Every group unsafe: never the plan; every group safe: the plan where its op count wins
             // (not for a lone pixel, whose unit table walk is not shared).
-            if (vnni(isa) || (d.in.levels == 256 && ow % 3 == 0)) EXPECT_FALSE(b.maddubs) << "oc " << oc << " ow " << ow;
-            if (!vnni(isa) && ow >= 6 && (d.in.levels == 16 || ow % 3 != 0)) EXPECT_TRUE(b.maddubs) << "oc " << oc << " ow " << ow;
+            if (vnni(isa) || (d.in.levels == 256 && ow % 3 == 0)) {
+                EXPECT_FALSE(b.maddubs) << "oc " << oc << " ow " << ow;
+            }
+            if (!vnni(isa) && ow >= 6 && (d.in.levels == 16 || ow % 3 != 0)) {
+                EXPECT_TRUE(b.maddubs) << "oc " << oc << " ow " << ow;
+            }
         }
-    if (!vnni(isa)) EXPECT_GT(with_maddubs, 0);
+    if (!vnni(isa)) {
+        EXPECT_GT(with_maddubs, 0);
+    }
     EXPECT_GT(without, 0);
 }
 

@@ -223,7 +223,9 @@ TEST_P(EltwiseCode, InstructionAudit) {
         EXPECT_EQ(a.imm64, 0) << k.name;
         EXPECT_EQ(a.absolute_mem, 0) << k.name;
         EXPECT_EQ(a.calls, 0) << k.name;
-        if (pool) EXPECT_GT(a.rip_relative, 0) << k.name;
+        if (pool) {
+            EXPECT_GT(a.rip_relative, 0) << k.name;
+        }
     };
     const uint64_t base = base_seed(7009);
     uint64_t index = 0;
@@ -242,8 +244,12 @@ TEST_P(EltwiseCode, InstructionAudit) {
                 const auto k = emit_qeltwise(isa, s.d, c, s.in0, kind == Kind::Affine ? nullptr : &s.in1, s.out);
                 check(*k, true);
                 const ZAudit z = zydis_audit(*k, isa);
-                if (avx512 && c.mode != EpilogueMode::Float) EXPECT_GT(z.count("vpmovusdb"), 0) << k->name;
-                if (c.mode == EpilogueMode::Levels) EXPECT_GT(z.count("vcvtps2dq"), 0) << k->name;
+                if (avx512 && c.mode != EpilogueMode::Float) {
+                    EXPECT_GT(z.count("vpmovusdb"), 0) << k->name;
+                }
+                if (c.mode == EpilogueMode::Levels) {
+                    EXPECT_GT(z.count("vcvtps2dq"), 0) << k->name;
+                }
             }
     for (int64_t C : {1, 3, 16, 31, 600}) {
         ActLayout src, dst;

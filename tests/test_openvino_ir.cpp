@@ -43,7 +43,9 @@ void expect_same_model(const Graph& a, const Graph& b, const std::vector<Tensor>
     CompiledModel m = compile(b);
     const tsupport::OracleAgreement r = tsupport::check_against_oracles(b, m, inputs);
     EXPECT_TRUE(r.jit_equals_b) << r.mismatch;
-    if (check_a) EXPECT_EQ(r.violations, 0) << r.first_violation;
+    if (check_a) {
+        EXPECT_EQ(r.violations, 0) << r.first_violation;
+    }
 }
 
 std::string expect_error(const std::string& xml, const std::vector<uint8_t>& bin, ErrorCode code) {

@@ -112,9 +112,10 @@ TEST_P(PoolEmitter, GlobalPooling) {
                 c.N = 2;
                 std::string k;
                 EXPECT_TRUE(run(c, base, i++, &k));
-                if (avg && !isa_includes(GetParam(), Isa::avx512_core)) // EVEX levels always sum in s32
+                if (avg && !isa_includes(GetParam(), Isa::avx512_core)) { // EVEX levels always sum in s32
                     EXPECT_NE(k.find(hw.first * hw.second * (la - 1) <= 65535 ? "_sum16" : "_sum32"), std::string::npos)
                         << k;
+                }
             }
 }
 
@@ -212,8 +213,12 @@ TEST_P(PoolCode, InstructionAudit) {
                 const ZAudit a = zydis_audit(*kern, isa);
                 EXPECT_GT(a.count("vfmadd132ps"), 0) << kern->name;
                 EXPECT_EQ(a.count("vcvtps2dq") > 0, !float_out && k.mode == EpilogueMode::Levels) << kern->name;
-                if (k.mode == EpilogueMode::Threshold) EXPECT_GT(a.count("vcmpps"), 0) << kern->name;
-                if (avx512 && !float_out) EXPECT_GT(a.count("vpmovusdb"), 0) << kern->name;
+                if (k.mode == EpilogueMode::Threshold) {
+                    EXPECT_GT(a.count("vcmpps"), 0) << kern->name;
+                }
+                if (avx512 && !float_out) {
+                    EXPECT_GT(a.count("vpmovusdb"), 0) << kern->name;
+                }
             }
     }
 }
