@@ -480,26 +480,16 @@ std::unique_ptr<JitKernel> emit_qeltwise(Isa isa, const QEltwiseDesc& d, const E
                                          const BroadcastOperand& in0, const BroadcastOperand* in1, const ActLayout& out) {
     const std::string node = d.fused_nodes.empty() ? "<qeltwise>" : d.fused_nodes.front();
     validate_eltwise(c, in0, in1, out, node);
-    switch (isa) {
-    case Isa::avx2: return build_qeltwise<Isa::avx2>(d, c, in0, in1, out, node);
-    case Isa::avx2_vnni: return build_qeltwise<Isa::avx2_vnni>(d, c, in0, in1, out, node);
-    case Isa::avx512_core: return build_qeltwise<Isa::avx512_core>(d, c, in0, in1, out, node);
-    case Isa::avx512_core_vnni: return build_qeltwise<Isa::avx512_core_vnni>(d, c, in0, in1, out, node);
-    default: throw Error(ErrorCode::InvalidArgument, node, "eltwise emitter needs a concrete ISA level");
-    }
+    return dispatch_isa(isa, node, "eltwise",
+                        [&](auto i) { return build_qeltwise<decltype(i)::value>(d, c, in0, in1, out, node); });
 }
 
 std::unique_ptr<JitKernel> emit_concat_copy(Isa isa, const ActLayout& src, const ActLayout& dst) {
     if (src.elem_bytes != 1 || dst.elem_bytes != 1 || src.C < 1 || src.W < 1 || src.H < 1 ||
         src.c_stride < src.C || dst.c_stride < src.C)
         throw Error(ErrorCode::InvalidArgument, "<concat>", "bad u8 layouts for a concat copy");
-    switch (isa) {
-    case Isa::avx2: return build_concat_copy<Isa::avx2>(src, dst);
-    case Isa::avx2_vnni: return build_concat_copy<Isa::avx2_vnni>(src, dst);
-    case Isa::avx512_core: return build_concat_copy<Isa::avx512_core>(src, dst);
-    case Isa::avx512_core_vnni: return build_concat_copy<Isa::avx512_core_vnni>(src, dst);
-    default: throw Error(ErrorCode::InvalidArgument, "<concat>", "concat copy emitter needs a concrete ISA level");
-    }
+    return dispatch_isa(isa, "<concat>", "concat copy",
+                        [&](auto i) { return build_concat_copy<decltype(i)::value>(src, dst); });
 }
 
 } // namespace qjit

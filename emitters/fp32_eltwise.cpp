@@ -69,7 +69,6 @@ public:
         if (sa) g.vbroadcastss(v(13), g.dword[r8]);
         if (sb) g.vbroadcastss(v(13), g.dword[rsi]);
         Fp32Stream<I> stream(5);
-        stream.prepare(g);
         stream.emit(
             g,
             [&](bool tail) {
@@ -99,15 +98,8 @@ private:
         else stream.load(g, v(1), g.ptr[rsi], tail);
     }
 
-    // v2 <- dst = where(mask(x cmp y, pred), src, dst): the blend of the reference's ternary.
     void select(Generator& g, const Vmm& dst, const Vmm& x, const Vmm& y, uint8_t pred, const Vmm& src) const {
-        if constexpr (T::evex) {
-            g.vcmpps(k2, x, y, pred);
-            g.vmovaps(dst | k2, src);
-        } else {
-            g.vcmpps(v(4), x, y, pred);
-            g.vblendvps(dst, dst, src, v(4));
-        }
+        blend_where<I>(g, dst, x, y, pred, src, 4);
     }
 
     void compute(Generator& g) const {
@@ -171,14 +163,7 @@ template <Isa I> std::unique_ptr<JitKernel> build(const Fp32EltwiseDesc& d) {
 
 std::unique_ptr<JitKernel> emit_fp32_eltwise(Isa isa, const Fp32EltwiseDesc& d) {
     if (d.op == Fp32Op::Sigmoid) return emit_fp32_sigmoid();
-    switch (isa) {
-    case Isa::avx2: return build<Isa::avx2>(d);
-    case Isa::avx2_vnni: return build<Isa::avx2_vnni>(d);
-    case Isa::avx512_core: return build<Isa::avx512_core>(d);
-    case Isa::avx512_core_vnni: return build<Isa::avx512_core_vnni>(d);
-    default: break;
-    }
-    throw Error(ErrorCode::Internal, "<fp32_eltwise>", std::string("no fp32 eltwise kernel for ") + to_string(isa));
+    return dispatch_isa(isa, "<fp32_eltwise>", "fp32 eltwise", [&](auto i) { return build<decltype(i)::value>(d); });
 }
 
 } // namespace qjit

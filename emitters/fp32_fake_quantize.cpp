@@ -63,7 +63,6 @@ public:
             for (int i = 0; i < kParams; ++i) g.vbroadcastss(v(kFirstParam + i), g.dword[r10 + off[i]]);
 
         Fp32Stream<I> stream(5);
-        stream.prepare(g);
         stream.emit(
             g,
             [&](bool tail) {
@@ -87,15 +86,8 @@ private:
     static Vmm v(int i) { return Vmm(i); }
     static Vmm p(Param i) { return Vmm(kFirstParam + i); }
 
-    // dst <- where(x pred y, src, dst)
     void select(Generator& g, const Vmm& dst, const Vmm& x, const Vmm& y, uint8_t pred, const Vmm& src) const {
-        if constexpr (T::evex) {
-            g.vcmpps(k2, x, y, pred);
-            g.vmovaps(dst | k2, src);
-        } else {
-            g.vcmpps(v(4), x, y, pred);
-            g.vblendvps(dst, dst, src, v(4));
-        }
+        blend_where<I>(g, dst, x, y, pred, src, 4);
     }
 
     void compute(Generator& g) const {
@@ -128,14 +120,8 @@ std::unique_ptr<JitKernel> emit_fp32_fake_quantize(Isa isa, const Fp32FqDesc& d)
     const size_t n = d.il.size();
     if (n == 0 || d.ih.size() != n || d.ol.size() != n || d.oh.size() != n || d.levels < 2 || d.levels > 65536)
         throw Error(ErrorCode::Internal, "<fp32_fake_quantize>", "inconsistent parameter sets or levels");
-    switch (isa) {
-    case Isa::avx2: return build<Isa::avx2>(d);
-    case Isa::avx2_vnni: return build<Isa::avx2_vnni>(d);
-    case Isa::avx512_core: return build<Isa::avx512_core>(d);
-    case Isa::avx512_core_vnni: return build<Isa::avx512_core_vnni>(d);
-    default: break;
-    }
-    throw Error(ErrorCode::Internal, "<fp32_fake_quantize>", std::string("no kernel for ") + to_string(isa));
+    return dispatch_isa(isa, "<fp32_fake_quantize>", "fp32 FakeQuantize",
+                        [&](auto i) { return build<decltype(i)::value>(d); });
 }
 
 } // namespace qjit

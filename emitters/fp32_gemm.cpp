@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "emitters/fp32_stream.hpp"
 #include "emitters/generator.hpp"
 #include "emitters/isa_traits.hpp"
 #include "qjit/error.hpp"
@@ -71,19 +72,7 @@ private:
     void tail_mask(Generator& g) const {
         g.mov(rcx, g.ptr[rdi + 40]);
         g.and_(ecx, T::lanes - 1);
-        if constexpr (T::evex) {
-            g.mov(eax, 1);
-            g.shl(eax, cl);
-            g.dec(eax);
-            g.kmovw(k1, eax);
-        } else {
-            std::vector<int32_t> t(16, 0);
-            for (int i = 0; i < 8; ++i) t[static_cast<size_t>(i)] = -1;
-            const int table = g.pool_i32(t);
-            g.load_pool_base(rbx);
-            g.neg(rcx); // lanes i < n: the table's dwords [8 - n, 16 - n)
-            g.vmovups(v(12), g.ptr[rbx + rcx * 4 + (table + 32)]);
-        }
+        emit_tail_mask<I>(g, 12, rbx);
     }
 
     // Every row of A for the column block at rcx: 4-row tiles, then single rows.
@@ -177,14 +166,7 @@ template <Isa I> std::unique_ptr<JitKernel> build(const Fp32GemmDesc& d) {
 } // namespace
 
 std::unique_ptr<JitKernel> emit_fp32_gemm(Isa isa, const Fp32GemmDesc& d) {
-    switch (isa) {
-    case Isa::avx2: return build<Isa::avx2>(d);
-    case Isa::avx2_vnni: return build<Isa::avx2_vnni>(d);
-    case Isa::avx512_core: return build<Isa::avx512_core>(d);
-    case Isa::avx512_core_vnni: return build<Isa::avx512_core_vnni>(d);
-    default: break;
-    }
-    throw Error(ErrorCode::Internal, "<fp32_gemm>", std::string("no fp32 gemm kernel for ") + to_string(isa));
+    return dispatch_isa(isa, "<fp32_gemm>", "fp32 gemm", [&](auto i) { return build<decltype(i)::value>(d); });
 }
 
 } // namespace qjit

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "emitters/fp32_stream.hpp"
 #include "emitters/generator.hpp"
 #include "emitters/isa_traits.hpp"
 #include "qjit/error.hpp"
@@ -34,19 +35,7 @@ public:
         g.mov(r11, g.ptr[rdi + 40]);
         g.mov(rcx, g.ptr[rdi + 32]);
         g.and_(ecx, T::lanes - 1);
-        if constexpr (T::evex) {
-            g.mov(eax, 1);
-            g.shl(eax, cl);
-            g.dec(eax);
-            g.kmovw(k1, eax);
-        } else {
-            std::vector<int32_t> t(16, 0);
-            for (int i = 0; i < 8; ++i) t[static_cast<size_t>(i)] = -1;
-            const int table = g.pool_i32(t);
-            g.load_pool_base(rax);
-            g.neg(rcx);
-            g.vmovups(v(5), g.ptr[rax + rcx * 4 + (table + 32)]);
-        }
+        emit_tail_mask<I>(g, 5, rax);
         Label full, tail, done;
         g.mov(rsi, g.ptr[rdi + 32]);
         g.xor_(ecx, ecx);
@@ -124,14 +113,7 @@ template <Isa I> std::unique_ptr<JitKernel> build(bool max) {
 } // namespace
 
 std::unique_ptr<JitKernel> emit_fp32_pool(Isa isa, bool max) {
-    switch (isa) {
-    case Isa::avx2: return build<Isa::avx2>(max);
-    case Isa::avx2_vnni: return build<Isa::avx2_vnni>(max);
-    case Isa::avx512_core: return build<Isa::avx512_core>(max);
-    case Isa::avx512_core_vnni: return build<Isa::avx512_core_vnni>(max);
-    default: break;
-    }
-    throw Error(ErrorCode::Internal, "<fp32_pool>", std::string("no fp32 pool kernel for ") + to_string(isa));
+    return dispatch_isa(isa, "<fp32_pool>", "fp32 pool", [&](auto i) { return build<decltype(i)::value>(max); });
 }
 
 } // namespace qjit

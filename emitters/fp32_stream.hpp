@@ -2,8 +2,9 @@
 // vectors while the count in rcx holds at least one, then one masked vector for the rest. Internal
 // header (Xbyak types).
 //
-// Registers it owns: rcx (count, consumed), rax and r9 (scratch of the tail mask), k1 on EVEX levels,
-// vector `mask` on VEX levels (the tail's lane mask for vmaskmovps).
+// Registers it owns: rcx (count, consumed), rax (scratch of the tail mask), k1 on EVEX levels, vector
+// `mask` on VEX levels (the tail's lane mask for vmaskmovps). Also the tail mask and the compare + blend
+// the fp32 kernels share.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -13,20 +14,43 @@
 
 namespace qjit {
 
+// k1 (EVEX levels) or vector register `mask` (VEX levels) <- lanes [0, rcx), for 0 <= rcx < lanes.
+// Clobbers rcx, rax and `base` (the pool base on VEX levels).
+template <Isa I> void emit_tail_mask(Generator& g, int mask, const Xbyak::Reg64& base) {
+    using namespace Xbyak::util;
+    if constexpr (IsaTraits<I>::evex) {
+        g.mov(eax, 1);
+        g.shl(eax, cl);
+        g.dec(eax);
+        g.kmovw(k1, eax);
+    } else {
+        std::vector<int32_t> t(16, 0);
+        for (int i = 0; i < 8; ++i) t[static_cast<size_t>(i)] = -1;
+        const int table = g.pool_i32(t);
+        g.load_pool_base(base);
+        g.neg(rcx); // lanes i < n: the table's dwords [8 - n, 16 - n)
+        g.vmovups(Xbyak::Ymm(mask), g.ptr[base + rcx * 4 + (table + 32)]);
+    }
+}
+
+// dst <- x pred y ? src : dst, lane by lane: vcmpps into k2 (EVEX levels) or vector register `tmp`
+// (VEX levels), then a masked move or vblendvps. The reference's ternaries, NaN included.
+template <Isa I, class Vmm>
+void blend_where(Generator& g, const Vmm& dst, const Vmm& x, const Vmm& y, uint8_t pred, const Vmm& src, int tmp) {
+    if constexpr (IsaTraits<I>::evex) {
+        g.vcmpps(Xbyak::util::k2, x, y, pred);
+        g.vmovaps(dst | Xbyak::util::k2, src);
+    } else {
+        g.vcmpps(Vmm(tmp), x, y, pred);
+        g.vblendvps(dst, dst, src, Vmm(tmp));
+    }
+}
+
 template <Isa I> struct Fp32Stream {
     using T = IsaTraits<I>;
     using Vmm = typename T::Vmm;
 
     explicit Fp32Stream(int mask) : mask_(mask) {}
-
-    // Reserves the VEX tail-mask table in the pool; call once before emit().
-    void prepare(Generator& g) {
-        if constexpr (!T::evex) {
-            std::vector<int32_t> t(16, 0);
-            for (int i = 0; i < 8; ++i) t[static_cast<size_t>(i)] = -1;
-            table_ = g.pool_i32(t);
-        }
-    }
 
     // body(tail) emits the load, compute and store of one vector (load()/store() below take the same
     // flag); advance() moves the pointers by one vector.
@@ -45,18 +69,7 @@ template <Isa I> struct Fp32Stream {
         g.L(tail);
         g.test(rcx, rcx);
         g.jz(done, CodeGenerator::T_NEAR);
-        if constexpr (T::evex) {
-            g.mov(eax, 1);
-            g.shl(eax, cl);
-            g.dec(eax);
-            g.kmovw(k1, eax);
-        } else {
-            // lanes i < n: the table's dwords [8 - n, 16 - n)
-            g.load_pool_base(rax);
-            g.mov(r9, rcx);
-            g.neg(r9);
-            g.vmovups(Vmm(mask_), g.ptr[rax + r9 * 4 + (table_ + 32)]);
-        }
+        emit_tail_mask<I>(g, mask_, rax);
         body(true);
         g.L(done);
     }
@@ -75,7 +88,6 @@ template <Isa I> struct Fp32Stream {
 
 private:
     int mask_;
-    int table_ = -1;
 };
 
 } // namespace qjit

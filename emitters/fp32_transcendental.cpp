@@ -85,7 +85,6 @@ void sigmoid_kernel(Generator& g) {
     const ExpYmm exp(g);
     const int one = pool_f64(g, 1.0), sign = pool_f64(g, -0.0);
     Fp32Stream<Isa::avx2> stream(5);
-    stream.prepare(g);
     stream.emit(
         g,
         [&](bool tail) {

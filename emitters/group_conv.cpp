@@ -747,12 +747,8 @@ PackedWeights pack_group_conv_weights(const QConvDesc& d, const ConvBlocking& b)
 std::unique_ptr<JitKernel> emit_group_conv(Isa isa, const QConvDesc& d, const QConvConsts& c, const ActLayout& in,
                                            const ActLayout& out, const ConvBlocking& b) {
     validate(isa, d, c, in, out, b);
-    switch (isa) {
-    case Isa::avx2: return build<Isa::avx2>(d, c, in, out, b);
-    case Isa::avx2_vnni: return build<Isa::avx2_vnni>(d, c, in, out, b);
-    case Isa::avx512_core: return build<Isa::avx512_core>(d, c, in, out, b);
-    default: return build<Isa::avx512_core_vnni>(d, c, in, out, b);
-    }
+    return dispatch_isa(isa, node_of(d), "grouped conv",
+                        [&](auto i) { return build<decltype(i)::value>(d, c, in, out, b); });
 }
 
 } // namespace qjit

@@ -13,9 +13,13 @@
 //     scalar pool constants; never the VEX vpdpbusd (Ice/Tiger Lake lack AVX-VNNI).
 //   * never vpdpbusds (saturating), vrcp*/vrsqrt* (spec §4.5).
 #pragma once
+#include <string>
+#include <type_traits>
+
 #include <xbyak/xbyak.h>
 
 #include "emitters/generator.hpp"
+#include "qjit/error.hpp"
 #include "qjit/qjit.hpp"
 
 namespace qjit {
@@ -42,6 +46,21 @@ template <> struct IsaTraits<Isa::avx512_core_vnni> {
     static constexpr int lanes = 16, vlen = 64, n_vregs = 32;
     static constexpr bool evex = true, vnni = true;
 };
+
+// Calls f(std::integral_constant<Isa, I>{}) for the level `isa` (one of the four the emitters
+// generate); any other throws Error(InvalidArgument) at `node`. Each emitter's entry point dispatches
+// its `template <Isa I>` builder through this.
+template <class F> auto dispatch_isa(Isa isa, const std::string& node, const char* emitter, F&& f) {
+    switch (isa) {
+    case Isa::avx2: return f(std::integral_constant<Isa, Isa::avx2>{});
+    case Isa::avx2_vnni: return f(std::integral_constant<Isa, Isa::avx2_vnni>{});
+    case Isa::avx512_core: return f(std::integral_constant<Isa, Isa::avx512_core>{});
+    case Isa::avx512_core_vnni: return f(std::integral_constant<Isa, Isa::avx512_core_vnni>{});
+    default: break;
+    }
+    throw Error(ErrorCode::InvalidArgument, node, std::string(emitter) + " emitter needs a concrete ISA level, not " +
+                                                      to_string(isa));
+}
 
 // f32 / s32 lanes per vector of level `isa` (8 or 16).
 constexpr int isa_lanes(Isa isa) { return isa == Isa::avx512_core || isa == Isa::avx512_core_vnni ? 16 : 8; }

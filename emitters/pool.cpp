@@ -403,25 +403,14 @@ std::unique_ptr<JitKernel> emit_avgpool(Isa isa, const QAvgPoolDesc& d, const Av
     if (c.c != d.g.C || c.row_class.size() != static_cast<size_t>(d.g.OH) ||
         c.col_class.size() != static_cast<size_t>(d.g.OW))
         throw Error(ErrorCode::InvalidArgument, node, "folded constants do not match the AvgPool");
-    switch (isa) {
-    case Isa::avx2: return build_avgpool<Isa::avx2>(d, c, in, out);
-    case Isa::avx2_vnni: return build_avgpool<Isa::avx2_vnni>(d, c, in, out);
-    case Isa::avx512_core: return build_avgpool<Isa::avx512_core>(d, c, in, out);
-    case Isa::avx512_core_vnni: return build_avgpool<Isa::avx512_core_vnni>(d, c, in, out);
-    default: throw Error(ErrorCode::InvalidArgument, node, "AvgPool emitter needs a concrete ISA level");
-    }
+    return dispatch_isa(isa, node, "AvgPool", [&](auto i) { return build_avgpool<decltype(i)::value>(d, c, in, out); });
 }
 
 std::unique_ptr<JitKernel> emit_maxpool(Isa isa, const ConvGeom& g, const ActLayout& in, const ActLayout& out,
                                         const std::string& node) {
     validate(g, in, out, 1, node);
-    switch (isa) {
-    case Isa::avx2: return build_maxpool<Isa::avx2>(g, in, out, node);
-    case Isa::avx2_vnni: return build_maxpool<Isa::avx2_vnni>(g, in, out, node);
-    case Isa::avx512_core: return build_maxpool<Isa::avx512_core>(g, in, out, node);
-    case Isa::avx512_core_vnni: return build_maxpool<Isa::avx512_core_vnni>(g, in, out, node);
-    default: throw Error(ErrorCode::InvalidArgument, node, "MaxPool emitter needs a concrete ISA level");
-    }
+    return dispatch_isa(isa, node, "MaxPool",
+                        [&](auto i) { return build_maxpool<decltype(i)::value>(g, in, out, node); });
 }
 
 } // namespace qjit
