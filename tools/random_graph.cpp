@@ -231,10 +231,36 @@ public:
             note(name + " subnormal out scale");
             break;
         }
+        case 12: return onnx_fq(name, n, four_d && chance(0.4));
         default: note(name + " L=" + std::to_string(r.levels)); break;
         }
         tag("levels_" + std::to_string(r.levels));
         return make_fq(name, n, r);
+    }
+
+    // An ONNX QuantizeLinear -> DequantizeLinear pair as the importer builds it (spec §2.5): u8 or s8,
+    // scale and zero point from the value range, per tensor or per channel; rounds RNE(x / s) + zp.
+    NodeRef onnx_fq(const std::string& name, NodeRef n, bool per_channel) {
+        const bool s8 = chance(0.5);
+        const float qmin = s8 ? -128.0f : 0.0f;
+        const int64_t c = g.shape_of(n)[1];
+        const auto by = per_channel ? sorted_values(n, true) : sorted_values(n, false);
+        std::vector<float> il, ih, scale, off;
+        for (const auto& b : by) {
+            const float lo = std::min(0.0f, b[b.size() * 2 / 100]), hi = std::max(0.0f, b[b.size() * 98 / 100]);
+            const float sc = std::max((hi - lo) / 255.0f, 1e-6f);
+            const float zp = std::min(std::max(std::nearbyint(qmin - lo / sc), qmin), qmin + 255.0f);
+            scale.push_back(sc);
+            off.push_back(zp - qmin);
+            il.push_back(sc * (qmin - zp));
+            ih.push_back(sc * (qmin + 255.0f - zp));
+        }
+        const Shape rs = per_channel ? Shape{1, c, 1, 1} : Shape{};
+        tag(per_channel ? "onnx_rounding_per_channel" : "onnx_rounding");
+        tag("levels_256");
+        note(name + " onnx " + (s8 ? "s8" : "u8") + (per_channel ? " per-channel" : ""));
+        const NodeRef l = cst(name + ".il", rs, il), h = cst(name + ".ih", rs, ih);
+        return g.fake_quantize_onnx(name, n, l, h, l, h, cst(name + ".scale", rs, scale), cst(name + ".off", rs, off));
     }
 
     // FakeQuantize'd weights [O, ...] (range shape rs: one value per output channel).
