@@ -22,39 +22,53 @@ void compensation_sums_8_scalar(const int8_t* const row[8], const double sw[8], 
 
 namespace {
 
-// One position: its 8 codes (rows 0..7) in the low 8 bytes of x -> out[b] = sw[b] * (q_b - zw[b]).
+// 8 consecutive positions of 8 rows, transposed: c[j] holds positions 2j (low 8 bytes) and 2j + 1, rows 0..7.
+struct Codes8x8 {
+    __m128i c0, c1, c2, c3;
+};
+inline Codes8x8 transpose_8x8(const int8_t* const row[8], int64_t p) {
+    const auto ld = [&](int b) { return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row[b] + p)); };
+    const __m128i a01 = _mm_unpacklo_epi8(ld(0), ld(1)), a23 = _mm_unpacklo_epi8(ld(2), ld(3));
+    const __m128i a45 = _mm_unpacklo_epi8(ld(4), ld(5)), a67 = _mm_unpacklo_epi8(ld(6), ld(7));
+    const __m128i b0 = _mm_unpacklo_epi16(a01, a23), b1 = _mm_unpackhi_epi16(a01, a23);
+    const __m128i b2 = _mm_unpacklo_epi16(a45, a67), b3 = _mm_unpackhi_epi16(a45, a67);
+    return {_mm_unpacklo_epi32(b0, b2), _mm_unpackhi_epi32(b0, b2), _mm_unpacklo_epi32(b1, b3),
+            _mm_unpackhi_epi32(b1, b3)};
+}
+
+// One position: its 8 codes (rows 0..7) in the low 8 bytes of x -> out[b] = sw[b] * (q_b - zw[b]); without
+// kZw all 8 zw are +-0.0 and q - zw == q exactly, so the subtraction is left out (same bits).
+template <bool kZw>
 __attribute__((target("avx2"), always_inline)) inline void put8(__m256d sw0, __m256d sw1, __m256d zw0, __m256d zw1,
                                                                  __m128i x, double* out) {
     const __m256i v = _mm256_cvtepi8_epi32(x);
-    const __m256d q0 = _mm256_cvtepi32_pd(_mm256_castsi256_si128(v));
-    const __m256d q1 = _mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1));
-    _mm256_storeu_pd(out, _mm256_mul_pd(sw0, _mm256_sub_pd(q0, zw0)));
-    _mm256_storeu_pd(out + 4, _mm256_mul_pd(sw1, _mm256_sub_pd(q1, zw1)));
+    __m256d q0 = _mm256_cvtepi32_pd(_mm256_castsi256_si128(v));
+    __m256d q1 = _mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1));
+    if (kZw) {
+        q0 = _mm256_sub_pd(q0, zw0);
+        q1 = _mm256_sub_pd(q1, zw1);
+    }
+    _mm256_storeu_pd(out, _mm256_mul_pd(sw0, q0));
+    _mm256_storeu_pd(out + 4, _mm256_mul_pd(sw1, q1));
 }
 
 // Positions [p0, p1) of the 8 rows -> W[(p - p0) * 8 + b] = sw[b] * (q_b[p] - zw[b]) (the same two fp64
 // operations as the definition; the int8 -> fp64 conversion is exact).
+template <bool kZw>
 __attribute__((target("avx2"))) void weight_values_8(const int8_t* const row[8], __m256d sw0, __m256d sw1,
                                                       __m256d zw0, __m256d zw1, int64_t p0, int64_t p1, double* W) {
     int64_t p = p0;
     for (; p + 8 <= p1; p += 8) {
-        const auto ld = [&](int b) { return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row[b] + p)); };
-        // 8x8 byte transpose: c_j holds positions 2j and 2j+1, 8 rows each.
-        const __m128i a01 = _mm_unpacklo_epi8(ld(0), ld(1)), a23 = _mm_unpacklo_epi8(ld(2), ld(3));
-        const __m128i a45 = _mm_unpacklo_epi8(ld(4), ld(5)), a67 = _mm_unpacklo_epi8(ld(6), ld(7));
-        const __m128i b0 = _mm_unpacklo_epi16(a01, a23), b1 = _mm_unpackhi_epi16(a01, a23);
-        const __m128i b2 = _mm_unpacklo_epi16(a45, a67), b3 = _mm_unpackhi_epi16(a45, a67);
-        const __m128i c0 = _mm_unpacklo_epi32(b0, b2), c1 = _mm_unpackhi_epi32(b0, b2);
-        const __m128i c2 = _mm_unpacklo_epi32(b1, b3), c3 = _mm_unpackhi_epi32(b1, b3);
+        const Codes8x8 c = transpose_8x8(row, p);
         double* w = W + (p - p0) * 8;
-        put8(sw0, sw1, zw0, zw1, c0, w);
-        put8(sw0, sw1, zw0, zw1, _mm_unpackhi_epi64(c0, c0), w + 8);
-        put8(sw0, sw1, zw0, zw1, c1, w + 16);
-        put8(sw0, sw1, zw0, zw1, _mm_unpackhi_epi64(c1, c1), w + 24);
-        put8(sw0, sw1, zw0, zw1, c2, w + 32);
-        put8(sw0, sw1, zw0, zw1, _mm_unpackhi_epi64(c2, c2), w + 40);
-        put8(sw0, sw1, zw0, zw1, c3, w + 48);
-        put8(sw0, sw1, zw0, zw1, _mm_unpackhi_epi64(c3, c3), w + 56);
+        put8<kZw>(sw0, sw1, zw0, zw1, c.c0, w);
+        put8<kZw>(sw0, sw1, zw0, zw1, _mm_unpackhi_epi64(c.c0, c.c0), w + 8);
+        put8<kZw>(sw0, sw1, zw0, zw1, c.c1, w + 16);
+        put8<kZw>(sw0, sw1, zw0, zw1, _mm_unpackhi_epi64(c.c1, c.c1), w + 24);
+        put8<kZw>(sw0, sw1, zw0, zw1, c.c2, w + 32);
+        put8<kZw>(sw0, sw1, zw0, zw1, _mm_unpackhi_epi64(c.c2, c.c2), w + 40);
+        put8<kZw>(sw0, sw1, zw0, zw1, c.c3, w + 48);
+        put8<kZw>(sw0, sw1, zw0, zw1, _mm_unpackhi_epi64(c.c3, c.c3), w + 56);
     }
     double sw[8], zw[8];
     _mm256_storeu_pd(sw, sw0);
@@ -79,20 +93,6 @@ __attribute__((target("avx2"), always_inline)) inline void add8(__m256d sw0, __m
     }
     t0 = _mm256_add_pd(t0, _mm256_mul_pd(a, _mm256_mul_pd(sw0, q0)));
     t1 = _mm256_add_pd(t1, _mm256_mul_pd(a, _mm256_mul_pd(sw1, q1)));
-}
-
-// 8 consecutive positions of 8 rows, transposed: c[j] holds positions 2j (low 8 bytes) and 2j + 1, rows 0..7.
-struct Codes8x8 {
-    __m128i c0, c1, c2, c3;
-};
-inline Codes8x8 transpose_8x8(const int8_t* const row[8], int64_t p) {
-    const auto ld = [&](int b) { return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row[b] + p)); };
-    const __m128i a01 = _mm_unpacklo_epi8(ld(0), ld(1)), a23 = _mm_unpacklo_epi8(ld(2), ld(3));
-    const __m128i a45 = _mm_unpacklo_epi8(ld(4), ld(5)), a67 = _mm_unpacklo_epi8(ld(6), ld(7));
-    const __m128i b0 = _mm_unpacklo_epi16(a01, a23), b1 = _mm_unpackhi_epi16(a01, a23);
-    const __m128i b2 = _mm_unpacklo_epi16(a45, a67), b3 = _mm_unpackhi_epi16(a45, a67);
-    return {_mm_unpacklo_epi32(b0, b2), _mm_unpackhi_epi32(b0, b2), _mm_unpacklo_epi32(b1, b3),
-            _mm_unpackhi_epi32(b1, b3)};
 }
 
 // Position POS of NB transposed 8x8 blocks: t[2i], t[2i+1] += a * (sw * (q - zw)) for block i.
@@ -144,9 +144,9 @@ __attribute__((target("avx2"))) void compensation_sums_avx2(int64_t nrow, const 
                                                              const double sw[], const double zw[], const double* ol,
                                                              int64_t Cg, int64_t khw, double* T) {
     const int64_t n8 = nrow / 8; // blocks of 8 rows, 2 independent fp64 chains each
+    bool zw_zero = true;
+    for (int64_t r = 0; r < nrow; ++r) zw_zero = zw_zero && zw[r] == 0.0;
     if (khw == 1) {
-        bool zw_zero = true;
-        for (int64_t r = 0; r < nrow; ++r) zw_zero = zw_zero && zw[r] == 0.0;
         int64_t blk = 0;
         for (; blk + 2 <= n8; blk += 2)
             (zw_zero ? sums_1tap<false, 2> : sums_1tap<true, 2>)(row + blk * 8, sw + blk * 8, zw + blk * 8, ol, Cg,
@@ -165,10 +165,12 @@ __attribute__((target("avx2"))) void compensation_sums_avx2(int64_t nrow, const 
     std::vector<double> acc(static_cast<size_t>(khw * n8 * 8), 0.0);
     for (int64_t c_lo = 0; c_lo < Cg; c_lo += chunk_ch) {
         const int64_t c_hi = std::min(Cg, c_lo + chunk_ch);
-        for (int64_t blk = 0; blk < n8; ++blk)
-            weight_values_8(row + blk * 8, _mm256_loadu_pd(sw + blk * 8), _mm256_loadu_pd(sw + blk * 8 + 4),
-                            _mm256_loadu_pd(zw + blk * 8), _mm256_loadu_pd(zw + blk * 8 + 4), c_lo * khw,
-                            c_hi * khw, W.data() + blk * w_block);
+        for (int64_t blk = 0; blk < n8; ++blk) {
+            const __m256d sw0 = _mm256_loadu_pd(sw + blk * 8), sw1 = _mm256_loadu_pd(sw + blk * 8 + 4);
+            const __m256d zw0 = _mm256_loadu_pd(zw + blk * 8), zw1 = _mm256_loadu_pd(zw + blk * 8 + 4);
+            (zw_zero ? weight_values_8<false> : weight_values_8<true>)(row + blk * 8, sw0, sw1, zw0, zw1, c_lo * khw,
+                                                                       c_hi * khw, W.data() + blk * w_block);
+        }
         for (int64_t k = 0; k < khw; ++k) {
             double* ak = &acc[static_cast<size_t>(k * n8 * 8)];
             if (n8 == 4) { // 8 chains side by side: the add latency no longer bounds the loop

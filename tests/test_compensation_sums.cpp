@@ -28,14 +28,18 @@ Sums run_both(std::mt19937& rng, int64_t nrow, int64_t Cg, int64_t khw, int zw_m
     const int8_t* row[32];
     double sw[32], zw[32];
     for (int64_t b = 0; b < nrow; ++b) {
-        // Rows one byte past a 16-byte boundary at random, so no alignment is assumed.
-        rows[static_cast<size_t>(b)].resize(static_cast<size_t>(kk + 16));
+        // Rows start at a random offset (0..15 bytes) into their buffer, so no alignment is assumed.
+        std::vector<int8_t>& r = rows[static_cast<size_t>(b)];
+        r.resize(static_cast<size_t>(kk + 16));
         const size_t off = static_cast<size_t>(code(rng) & 15);
-        for (int64_t p = 0; p < kk; ++p) rows[static_cast<size_t>(b)][off + static_cast<size_t>(p)] = static_cast<int8_t>(code(rng));
-        row[b] = rows[static_cast<size_t>(b)].data() + off;
+        for (int64_t p = 0; p < kk; ++p) r[off + static_cast<size_t>(p)] = static_cast<int8_t>(code(rng));
+        row[b] = r.data() + off;
         sw[b] = std::ldexp(std::abs(nd(rng)) + 0.01, -7);
         const int z = kind(rng);
-        zw[b] = zw_mode == 1 ? (z == 0 ? -0.0 : 0.0) : z == 0 ? 0.0 : z == 1 ? static_cast<double>(code(rng)) : nd(rng) * 3.0;
+        if (zw_mode == 1)
+            zw[b] = z == 0 ? -0.0 : 0.0;
+        else
+            zw[b] = z == 0 ? 0.0 : z == 1 ? static_cast<double>(code(rng)) : nd(rng) * 3.0;
     }
     std::vector<double> ol(static_cast<size_t>(Cg));
     for (auto& a : ol) {
