@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 namespace qjit {
@@ -138,6 +139,53 @@ __attribute__((target("avx2"))) void sums_1tap(const int8_t* const row[], const 
     for (int b = 0; b < 8 * NB; ++b) T[b] = tt[b];
 }
 
+// 2 <= khw <= 4 * NV: one row's taps are contiguous per channel, so the lanes run over taps: vector j holds
+// taps 4j..4j+3 of T, added channel after channel. The last vector may read into the next channel's codes
+// (lanes >= khw, computed and dropped); the last channel goes scalar so no read passes the row's end.
+template <bool kZw, int NV>
+__attribute__((target("avx2"))) void sums_taps_row(const int8_t* q, double sw_r, double zw_r, const double* ol,
+                                                   int64_t Cg, int64_t khw, double* T) {
+    const __m256d sw = _mm256_set1_pd(sw_r), zw = _mm256_set1_pd(zw_r);
+    __m256d t[NV];
+    for (int j = 0; j < NV; ++j) t[j] = _mm256_setzero_pd();
+    for (int64_t ch = 0; ch + 1 < Cg; ++ch) {
+        const __m256d a = _mm256_set1_pd(ol[ch]);
+        const int8_t* qc = q + ch * khw;
+        for (int j = 0; j < NV; ++j) {
+            int32_t bytes;
+            std::memcpy(&bytes, qc + 4 * j, 4);
+            __m256d v = _mm256_cvtepi32_pd(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(bytes)));
+            if (kZw) v = _mm256_sub_pd(v, zw);
+            t[j] = _mm256_add_pd(t[j], _mm256_mul_pd(a, _mm256_mul_pd(sw, v)));
+        }
+    }
+    double tt[4 * NV];
+    for (int j = 0; j < NV; ++j) _mm256_storeu_pd(tt + 4 * j, t[j]);
+    if (Cg > 0) {
+        const int64_t ch = Cg - 1;
+        for (int64_t k = 0; k < khw; ++k)
+            tt[k] += ol[ch] * (sw_r * (static_cast<double>(q[ch * khw + k]) - zw_r));
+    }
+    for (int64_t k = 0; k < khw; ++k) T[k] = tt[k];
+}
+
+template <bool kZw>
+__attribute__((target("avx2"))) void sums_taps(int64_t nrow, const int8_t* const row[], const double sw[],
+                                               const double zw[], const double* ol, int64_t Cg, int64_t khw,
+                                               double* T) {
+    for (int64_t r = 0; r < nrow; ++r) {
+        double* Tr = T + r * khw;
+        if (khw <= 4)
+            sums_taps_row<kZw, 1>(row[r], sw[r], zw[r], ol, Cg, khw, Tr);
+        else if (khw <= 8)
+            sums_taps_row<kZw, 2>(row[r], sw[r], zw[r], ol, Cg, khw, Tr);
+        else if (khw <= 12)
+            sums_taps_row<kZw, 3>(row[r], sw[r], zw[r], ol, Cg, khw, Tr);
+        else
+            sums_taps_row<kZw, 4>(row[r], sw[r], zw[r], ol, Cg, khw, Tr);
+    }
+}
+
 } // namespace
 
 __attribute__((target("avx2"))) void compensation_sums_avx2(int64_t nrow, const int8_t* const row[],
@@ -154,6 +202,10 @@ __attribute__((target("avx2"))) void compensation_sums_avx2(int64_t nrow, const 
         if (blk < n8)
             (zw_zero ? sums_1tap<false, 1> : sums_1tap<true, 1>)(row + blk * 8, sw + blk * 8, zw + blk * 8, ol, Cg,
                                                                  T + blk * 8);
+        return;
+    }
+    if (khw <= 16) {
+        (zw_zero ? sums_taps<false> : sums_taps<true>)(nrow, row, sw, zw, ol, Cg, khw, T);
         return;
     }
     // 4 KiB of W per block: all blocks' chunks stay in L1 between their write and their reads.
