@@ -30,8 +30,8 @@ Sums run_both(std::mt19937& rng, int64_t nrow, int64_t Cg, int64_t khw, int zw_m
     for (int64_t b = 0; b < nrow; ++b) {
         // Rows start at a random offset (0..15 bytes) into their buffer, so no alignment is assumed.
         std::vector<int8_t>& r = rows[static_cast<size_t>(b)];
-        r.resize(static_cast<size_t>(kk + 16));
         const size_t off = static_cast<size_t>(code(rng) & 15);
+        r.resize(off + static_cast<size_t>(kk)); // ends where the row ends: a read past it is a bug (ASan)
         for (int64_t p = 0; p < kk; ++p) r[off + static_cast<size_t>(p)] = static_cast<int8_t>(code(rng));
         row[b] = r.data() + off;
         sw[b] = std::ldexp(std::abs(nd(rng)) + 0.01, -7);
