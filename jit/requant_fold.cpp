@@ -1,66 +1,18 @@
 #include "jit/requant_fold.hpp"
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <limits>
 #include <map>
 
+#include "jit/compensation_sums.hpp"
 #include "jit/fold_util.hpp"
 #include "jit/fq_math.hpp"
 #include "qjit/error.hpp"
 
 namespace qjit {
 namespace {
-
-// T[b * khw + k] = sum over ch in [0, Cg), ascending, of ol[ch] * (sw[b] * (q_b[ch * khw + k] - zw[b])) for 8
-// output channels b, all in fp64. Every sum keeps its own order; the 8 run side by side (scalar
-// registers, or 2 x 4 AVX2 lanes: the same fp64 operations, so the same bits).
-void compensation_sums_8_scalar(const int8_t* const row[8], const double sw[8], const double zw[8], const double* ol,
-                                int64_t Cg, int64_t khw, double* T) {
-    for (int64_t k = 0; k < khw; ++k) {
-        double t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (int64_t ch = 0; ch < Cg; ++ch) {
-            const double a = ol[ch];
-            const int64_t at = ch * khw + k;
-            for (int b = 0; b < 8; ++b) t[b] += a * (sw[b] * (static_cast<double>(row[b][at]) - zw[b]));
-        }
-        for (int b = 0; b < 8; ++b) T[b * khw + k] = t[b];
-    }
-}
-
-__attribute__((target("avx2"))) void compensation_sums_8_avx2(const int8_t* const row[8], const double sw[8],
-                                                               const double zw[8], const double* ol, int64_t Cg,
-                                                               int64_t khw, double* T) {
-    const __m256d sw0 = _mm256_loadu_pd(sw), sw1 = _mm256_loadu_pd(sw + 4);
-    const __m256d zw0 = _mm256_loadu_pd(zw), zw1 = _mm256_loadu_pd(zw + 4);
-    for (int64_t k = 0; k < khw; ++k) {
-        __m256d t0 = _mm256_setzero_pd(), t1 = _mm256_setzero_pd();
-        for (int64_t ch = 0; ch < Cg; ++ch) {
-            const int64_t at = ch * khw + k;
-            const __m256d a = _mm256_set1_pd(ol[ch]);
-            const __m256d q0 = _mm256_cvtepi32_pd(_mm_setr_epi32(row[0][at], row[1][at], row[2][at], row[3][at]));
-            const __m256d q1 = _mm256_cvtepi32_pd(_mm_setr_epi32(row[4][at], row[5][at], row[6][at], row[7][at]));
-            t0 = _mm256_add_pd(t0, _mm256_mul_pd(a, _mm256_mul_pd(sw0, _mm256_sub_pd(q0, zw0))));
-            t1 = _mm256_add_pd(t1, _mm256_mul_pd(a, _mm256_mul_pd(sw1, _mm256_sub_pd(q1, zw1))));
-        }
-        double t[8];
-        _mm256_storeu_pd(t, t0);
-        _mm256_storeu_pd(t + 4, t1);
-        for (int b = 0; b < 8; ++b) T[b * khw + k] = t[b];
-    }
-}
-
-void compensation_sums_8(const int8_t* const row[8], const double sw[8], const double zw[8], const double* ol,
-                         int64_t Cg, int64_t khw, double* T) {
-    static const bool avx2 = __builtin_cpu_supports("avx2");
-    if (avx2)
-        compensation_sums_8_avx2(row, sw, zw, ol, Cg, khw, T);
-    else
-        compensation_sums_8_scalar(row, sw, zw, ol, Cg, khw, T);
-}
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -213,26 +165,29 @@ QConvConsts fold_qconv(const QConvDesc& d) {
     }
     if (any_ol) {
         // T[o][tap] = sum over the group's channels ch (ascending) of ol_a[c0 + ch] * w(o, ch, tap), each
-        // T its own sum in that order; kOB output channels of one group are summed side by side
-        // (compensation_sums_8: independent chains, the same additions without waiting on one another).
-        constexpr int64_t kOB = 8;
+        // T its own sum in that order; up to kOB output channels of one group (whole blocks of 8, none
+        // constant) are summed side by side (compensation_sums: independent chains, the same additions
+        // without waiting on one another); other runs take the scalar loop below, the same operations.
+        constexpr int64_t kOB = 32;
         std::vector<double> T(static_cast<size_t>(kOB * khw));
         const int8_t* q = d.w.q.data();
         for (int64_t o0 = 0; o0 < g.OC;) {
             const int64_t group_end = (o0 / g.OCg() + 1) * g.OCg();
-            const int64_t nb = std::min(kOB, group_end - o0);
+            int64_t nb = std::min(kOB, group_end - o0);
             const int64_t c0 = o0 / g.OCg() * g.Cg(); // first input channel of the group
+            const int64_t nrow = nb / 8 * 8;
             bool any_cst = false;
-            for (int64_t b = 0; b < nb; ++b) any_cst = any_cst || d.w.const_channel[static_cast<size_t>(o0 + b)] != 0;
-            if (nb == kOB && !any_cst) {
+            for (int64_t b = 0; b < nrow; ++b) any_cst = any_cst || d.w.const_channel[static_cast<size_t>(o0 + b)] != 0;
+            if (nrow > 0 && !any_cst) {
+                nb = nrow;
                 double sw[kOB], zw[kOB];
                 const int8_t* row[kOB];
-                for (int64_t b = 0; b < kOB; ++b) {
+                for (int64_t b = 0; b < nrow; ++b) {
                     sw[b] = d.w.s_w[static_cast<size_t>(o0 + b)];
                     zw[b] = d.w.z_w[static_cast<size_t>(o0 + b)];
                     row[b] = q + (o0 + b) * kk;
                 }
-                compensation_sums_8(row, sw, zw, ol_a.data() + c0, g.Cg(), khw, T.data());
+                compensation_sums(nrow, row, sw, zw, ol_a.data() + c0, g.Cg(), khw, T.data());
             } else {
                 for (int64_t b = 0; b < nb; ++b) {
                     const size_t ou = static_cast<size_t>(o0 + b);
