@@ -157,7 +157,8 @@ double maddubs_cost_per_unit(const MaddubsSafety& s, int V, int P) {
                 const UnitChoice u = choose_unit(s, vec0, V, k, q);
                 if (u.zero) continue;
                 const int fast = popcount(u.mask);
-                cost += (u.perm ? 1 : 0) + (fast < V ? 2 : 0) + 3.0 * fast + 4.0 * (V - fast) + 4.0 / P;
+                // per pixel: the quad's broadcast, its byte perm, the fast (3 ops) and exact (4 ops) vectors
+                cost += 1.0 + (u.perm ? 1 : 0) + (fast < V ? 2 : 0) + 3.0 * fast + 4.0 * (V - fast) + 4.0 / P;
             }
     return slots ? cost / static_cast<double>(slots) : 0.0;
 }

@@ -71,11 +71,12 @@ struct MaddubsSafety {
 };
 MaddubsSafety maddubs_safety(const QConvDesc& d, int lanes, int64_t max_codes = 0);
 
-// Estimated vector ops of the plan per unit slot, for V vectors and P pixels per tile: a fast
-// vector costs 3 (vpmaddubsw, vpmaddwd by ones, vpaddd), an exact one 4, a unit with an exact
-// vector 2 more (the 0x00FF / >> 8 halves), a shuffled perm 1, the unit's table walk (8 scalar
-// uops) about 4 / P;
-// zero units cost nothing. The plain exact stream costs 2 + 4V per slot.
+// Estimated vector ops of the plan per unit slot, for V vectors and P pixels per tile: the quad's
+// broadcast 1 (shared by the unit's V vectors, so wider units pay it less often: FC 128x768x768 takes
+// 6x16 instead of 12x8, 118 -> 159 GOPS on Zen 5), a fast vector 3 (vpmaddubsw, vpmaddwd by ones,
+// vpaddd), an exact one 4, a unit with an exact vector 2 more (the 0x00FF / >> 8 halves), a shuffled
+// perm 1, the unit's table walk (8 scalar uops) about 4 / P; zero units cost nothing. The plain exact
+// stream costs 2 + 4V per slot.
 double maddubs_cost_per_unit(const MaddubsSafety& s, int V, int P);
 // Share of (unit, vector) groups that take vpmaddubsw (all-zero units included) with V vectors.
 double maddubs_fast_share(const MaddubsSafety& s, int V);

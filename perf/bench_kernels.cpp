@@ -68,6 +68,8 @@ std::string g_onednn_isa = "avx2";
 Isa g_qjit_isa = Isa::avx2;
 // --qjit_dw_blocking=PxV: the depthwise tile (pixels x oc vectors) instead of the scheduler's choice.
 int g_dw_pixels = 0, g_dw_vecs = 0;
+// --qjit_conv_blocking=PxV: the dense conv / FC tile instead of the scheduler's (ignored when it does not fit).
+int g_conv_pixels = 0, g_conv_vecs = 0;
 
 // One fixture alive at a time (the rotated buffers are large); repetitions of one benchmark reuse it.
 template <class F> std::shared_ptr<F> fixture(const std::string& key, const std::function<std::shared_ptr<F>()>& make) {
@@ -123,6 +125,11 @@ std::shared_ptr<QjitFixture> make_qjit(const BenchShape& s, bool zp, int threads
         ConvBlocking b =
             grouped ? choose_group_conv_blocking(g_qjit_isa, d, c) : choose_conv_blocking(g_qjit_isa, d, c);
         if (grouped && g_dw_pixels > 0) b.pixels = g_dw_pixels, b.oc_vecs = g_dw_vecs;
+        if (!grouped && g_conv_pixels > 0) {
+            ConvBlocking o = b;
+            o.pixels = g_conv_pixels, o.oc_vecs = g_conv_vecs;
+            if (conv_blocking_fits(o)) b = o;
+        }
         const double t_choose = us_since(t1);
         const auto t2 = Clock::now();
         std::shared_ptr<JitKernel> k =
@@ -340,6 +347,9 @@ int main(int argc, char** argv) {
     }
     if (take_flag(argc, argv, "--qjit_dw_blocking", v) && std::sscanf(v.c_str(), "%dx%d", &g_dw_pixels, &g_dw_vecs) != 2)
         g_dw_pixels = 0;
+    if (take_flag(argc, argv, "--qjit_conv_blocking", v) &&
+        std::sscanf(v.c_str(), "%dx%d", &g_conv_pixels, &g_conv_vecs) != 2)
+        g_conv_pixels = 0;
     if (take_flag(argc, argv, "--qjit_peak_seconds", v)) peak_seconds = std::atof(v.c_str());
     if (take_flag(argc, argv, "--qjit_hugepages", v)) set_rotate_hugepages(std::atoi(v.c_str()) != 0);
     if (take_flag(argc, argv, "--qjit_threads", v)) {
