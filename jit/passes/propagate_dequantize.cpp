@@ -43,7 +43,7 @@ bool uniform(const ChannelVec& v) {
 
 // ---- (a) Dequantize -> Reshape / Transpose ---------------------------------------------------
 // Replaces Dequantize(did) -> x(xid) by x on the level indices -> Dequantize (the params are metadata
-// of the tensor: spec §3 Reshape and Transpose rows).
+// of the tensor: spec §3 Reshape and Transpose rows; MaxPool (e) once its scales are checked).
 bool move_below(ir::Graph& g, int did, int xid) {
     const ir::Node d = g.node(did);
     const ir::Node x = g.node(xid);
@@ -258,25 +258,14 @@ bool remove_noop(ir::Graph& g, int did, int xid) {
 // the largest dequantized value of a window is the value of its largest k, bit for bit: the MaxPool
 // runs on the level indices and the Dequantize moves after it (spec §3 MaxPool row). s < 0 -> fp32.
 bool swap_maxpool(ir::Graph& g, int did, int mid) {
-    const ir::Node d = g.node(did);
-    const ir::Node m = g.node(mid);
+    const ir::Node& d = g.node(did);
+    const ir::Node& m = g.node(mid);
     if (m.inputs.size() != 1 || d.shape.size() != 4) return false;
     const ActQuant& a = *d.act;
     const int64_t C = a.per_channel() ? a.channels : 1;
     for (int64_t c = 0; c < C; ++c)
         if (!(a.step(c) >= 0.0)) return false;
-    ir::Node nm = m;
-    nm.inputs = {d.inputs[0]};
-    nm.type = ElemType::u8;
-    const int nmid = g.add(std::move(nm));
-    ir::Node nd = d;
-    nd.inputs = {nmid};
-    nd.shape = m.shape;
-    const int ndid = g.add(std::move(nd));
-    g.replace_uses(mid, ndid);
-    g.remove_dead();
-    g.node(ndid).name = detail::unique_name(g, d.name, ndid);
-    return true;
+    return move_below(g, did, mid);
 }
 
 // ---- (f) Dequantize -> AvgPool -------------------------------------------------------------------
