@@ -237,6 +237,11 @@ TEST(EncodingCrossCheck, XbyakAndAsmjitAgreeOnEveryFormTheEmittersUse) {
          [](ax::Assembler& a) { a.vmovups(ax::ymmword_ptr(ax::rbp, ax::r14, 1, 0x20), ax::ymm3); }},
         {"vmaskmovps mem, ymm, ymm", "AVX", [](XGen& g) { g.vmaskmovps(g.ptr[rbp + r15], ymm12, ymm6); },
          [](ax::Assembler& a) { a.vmaskmovps(ax::ymmword_ptr(ax::rbp, ax::r15), ax::ymm12, ax::ymm6); }},
+        // The plan loop's stream prefetch and its shuffle with the perm control held in a register.
+        {"prefetcht0 mem", "SSE_PREFETCH", [](XGen& g) { g.prefetcht0(g.ptr[rdx + 0x800]); },
+         [](ax::Assembler& a) { a.prefetcht0(ax::byte_ptr(ax::rdx, 0x800)); }},
+        {"vpshufb ymm, ymm, ymm", "AVX2", [](XGen& g) { g.vpshufb(ymm15, ymm15, ymm14); },
+         [](ax::Assembler& a) { a.vpshufb(ax::ymm15, ax::ymm15, ax::ymm14); }},
         {"vcmpps ymm, ymm, ymm, NLE_UQ", "AVX", [](XGen& g) { g.vcmpps(ymm2, ymm1, ymm0, 0x06); },
          [](ax::Assembler& a) { a.vcmpps(ax::ymm2, ax::ymm1, ax::ymm0, 0x06); }},
         {"vblendvps ymm", "AVX", [](XGen& g) { g.vblendvps(ymm0, ymm0, ymm1, ymm2); },

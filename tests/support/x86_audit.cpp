@@ -148,7 +148,7 @@ bool decode_one(Reader& r, CodeAudit& a) {
     } else if (b == 0x0F) {
         const uint8_t op = r.next();
         if (op >= 0x80 && op <= 0x8F) r.skip(4);
-        else if (op == 0x1F || op == 0xAF || op == 0xB6 || op == 0xB7 || op == 0xBE || op == 0xBF || (op & 0xF0) == 0x40)
+        else if (op == 0x18 || op == 0x1F || op == 0xAF || op == 0xB6 || op == 0xB7 || op == 0xBE || op == 0xBF || (op & 0xF0) == 0x40)
             modrm(r, a);
         else
             return fail("unknown 0F opcode");
@@ -179,7 +179,8 @@ bool zydis_isa_set_allowed(Isa isa, const std::string& set) {
                                         "PENTIUMREAL", "FAT_NOP"};
     for (const char* b : kBase)
         if (set == b) return true;
-    if (set == "AVX" || set == "AVX2" || set == "AVX2GATHER" || set == "FMA") return true;
+    // SSE_PREFETCH: prefetcht0 (SSE, present on every level qjit targets; a hint, never faults).
+    if (set == "AVX" || set == "AVX2" || set == "AVX2GATHER" || set == "FMA" || set == "SSE_PREFETCH") return true;
     if (set == "AVX_VNNI") return isa == Isa::avx2_vnni;
     const bool avx512 = isa == Isa::avx512_core || isa == Isa::avx512_core_vnni;
     if (starts_with(set, "AVX512F_") || starts_with(set, "AVX512BW_") || starts_with(set, "AVX512DQ_") ||
