@@ -183,7 +183,10 @@ public:
         if (nb_o_ > 1) kinds_.push_back(Kind{V_, 0, nb_o_ - 1});
         const int64_t last_first = (nb_o_ - 1) * B_;
         const int64_t last_vecs = std::min<int64_t>(V_, (out.c_stride - last_first) / kL);
-        kinds_.push_back(Kind{last_vecs, out.c_stride - last_first - last_vecs * kL, nb_o_});
+        const Kind last{last_vecs, out.c_stride - last_first - last_vecs * kL, nb_o_};
+        // A full last block is the same kind as the others: one copy of the code (half the emission).
+        if (!kinds_.empty() && last.vecs == V_ && last.zero_channels == 0) kinds_.back().end = nb_o_;
+        else kinds_.push_back(last);
     }
 
     size_t size_hint() const {
