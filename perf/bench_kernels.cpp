@@ -68,8 +68,10 @@ std::string g_onednn_isa = "avx2";
 Isa g_qjit_isa = Isa::avx2;
 // --qjit_dw_blocking=PxV: the depthwise tile (pixels x oc vectors) instead of the scheduler's choice.
 int g_dw_pixels = 0, g_dw_vecs = 0;
-// --qjit_conv_blocking=PxV: the dense conv / FC tile instead of the scheduler's (ignored when it does not fit).
+// --qjit_conv_blocking=PxV[m|e]: the dense conv / FC tile instead of the scheduler's (ignored when it does not fit);
+// a trailing m forces the vpmaddubsw plan, e the exact stream.
 int g_conv_pixels = 0, g_conv_vecs = 0;
+char g_conv_form = 0; // 'm': the vpmaddubsw plan, 'e': the exact stream, 0: the scheduler's choice
 
 // One fixture alive at a time (the rotated buffers are large); repetitions of one benchmark reuse it.
 template <class F> std::shared_ptr<F> fixture(const std::string& key, const std::function<std::shared_ptr<F>()>& make) {
@@ -128,6 +130,7 @@ std::shared_ptr<QjitFixture> make_qjit(const BenchShape& s, bool zp, int threads
         if (!grouped && g_conv_pixels > 0) {
             ConvBlocking o = b;
             o.pixels = g_conv_pixels, o.oc_vecs = g_conv_vecs;
+            if (g_conv_form) o.maddubs = g_conv_form == 'm';
             if (conv_blocking_fits(o)) b = o;
         }
         const double t_choose = us_since(t1);
@@ -348,7 +351,7 @@ int main(int argc, char** argv) {
     if (take_flag(argc, argv, "--qjit_dw_blocking", v) && std::sscanf(v.c_str(), "%dx%d", &g_dw_pixels, &g_dw_vecs) != 2)
         g_dw_pixels = 0;
     if (take_flag(argc, argv, "--qjit_conv_blocking", v) &&
-        std::sscanf(v.c_str(), "%dx%d", &g_conv_pixels, &g_conv_vecs) != 2)
+        std::sscanf(v.c_str(), "%dx%d%c", &g_conv_pixels, &g_conv_vecs, &g_conv_form) < 2)
         g_conv_pixels = 0;
     if (take_flag(argc, argv, "--qjit_peak_seconds", v)) peak_seconds = std::atof(v.c_str());
     if (take_flag(argc, argv, "--qjit_hugepages", v)) set_rotate_hugepages(std::atoi(v.c_str()) != 0);
