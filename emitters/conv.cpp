@@ -178,6 +178,9 @@ public:
             if (c_.k_lo[ou] > 0) use_klo_ = true;
             if (c_.k_hi[ou] < c_.out_levels - 1 && !zero) use_khi_ = true;
         }
+        bool drop_klo = false;
+        v_min_ = fold_uniform_klo(c_, g_.OC, kL, &drop_klo);
+        if (drop_klo) use_klo_ = false;
         // Block kinds: every block but the last is full; the last computes the vectors that fit in
         // out.c_stride and writes level 0 / +0.0f to any channels of c_stride beyond the block.
         if (nb_o_ > 1) kinds_.push_back(Kind{V_, 0, nb_o_ - 1});
@@ -267,7 +270,7 @@ private:
         off_e_ = g.pool_f32(e_all);
         // Broadcast constants: a full vector for the VEX levels, a scalar ({1toN}) for EVEX.
         off_vmax_ = g.pool_f32(std::vector<float>(kL, c_.v_max));
-        if (c_.v_min != 0.0f) off_vmin_ = g.pool_f32(std::vector<float>(kL, c_.v_min));
+        if (v_min_ != 0.0f) off_vmin_ = g.pool_f32(std::vector<float>(kL, v_min_));
         off_lm1_ = g.pool_i32(std::vector<int32_t>(kL, c_.out_levels - 1));
         off_lowbytes_ = g.pool_i32(std::vector<int32_t>(1, 0x00FF00FF));
         if (wl_.maddubs) build_plan_pool();
@@ -825,6 +828,7 @@ private:
     int64_t seg_q0() const { return wl_.seg_q0[static_cast<size_t>(seg_)]; }
     int64_t seg_nq() const { return wl_.seg_nq[static_cast<size_t>(seg_)]; }
     bool use_klo_ = false, use_khi_ = false;
+    float v_min_ = 0.0f; // the lower clamp before rounding (c_.v_min, or k_lo folded into it)
     int64_t zero_channels_ = 0; // of the row block being emitted
     std::vector<Kind> kinds_;
     Generator* G_ = nullptr;

@@ -142,6 +142,9 @@ public:
             if (c_.k_lo[ou] > 0) use_klo_ = true;
             if (c_.k_hi[ou] < c_.out_levels - 1 && !zero) use_khi_ = true;
         }
+        bool drop_klo = false;
+        v_min_ = fold_uniform_klo(c_, g_.OC, kL, &drop_klo);
+        if (drop_klo) use_klo_ = false;
     }
 
     size_t size_hint() const {
@@ -236,7 +239,7 @@ private:
         f.k_lo = use_klo_;
         f.k_hi = use_khi_;
         f.k_off = off_koff_ >= 0;
-        f.v_min = c_.v_min;
+        f.v_min = v_min_;
         f.y_bounds = c_.mode != EpilogueMode::Levels && c_.has_bounds;
         epi_ = Epilogue<I>(g, f, c_.v_max, c_.out_levels, r_pool);
         const int64_t pat_bytes = ocpe_ * 4;
@@ -620,6 +623,7 @@ private:
     bool gather_ = false;
     int64_t nb_ = 0, ocpe_ = 0, eb_ = 1, wblock_ = 0, steps_ = 1, v_last_ = 1, zero_last_ = 0;
     bool use_klo_ = false, use_khi_ = false;
+    float v_min_ = 0.0f; // the lower clamp before rounding (c_.v_min, or k_lo folded into it)
     Epilogue<I> epi_;
     Generator* G_ = nullptr;
     int off_koff_ = -1;

@@ -335,4 +335,16 @@ void epilogue_scalar(const QConvConsts& c, int64_t o, int64_t pattern, const int
         *y = v;
 }
 
+float fold_uniform_klo(const QConvConsts& c, int64_t oc, int64_t lanes, bool* drop_klo) {
+    *drop_klo = false;
+    if (c.mode != EpilogueMode::Levels || !c.k_off.empty() || oc <= 0 || oc % lanes != 0 || c.k_lo.empty())
+        return c.v_min;
+    const int32_t k = c.k_lo[0];
+    if (k <= 0 || static_cast<float>(k) > c.v_max) return c.v_min;
+    for (int64_t o = 1; o < oc; ++o)
+        if (c.k_lo[static_cast<size_t>(o)] != k) return c.v_min;
+    *drop_klo = true;
+    return std::max(c.v_min, static_cast<float>(k));
+}
+
 } // namespace qjit

@@ -69,6 +69,16 @@ PostChain fold_post_chain(const std::vector<PostOp>& post, int64_t channels);
 // Throws qjit::Error (naming desc.fused_nodes.front()) when a folded constant is non-finite or subnormal.
 QConvConsts fold_qconv(const QConvDesc& desc);
 
+// The integer lower bound k_lo folded into the fp32 clamp before rounding, when every one of the
+// `oc` channels has the same k_lo = K > 0, K <= v_max, there are no ONNX offsets and oc fills whole
+// vectors of `lanes` (a padded lane would otherwise turn 0 into K): max(rne(min(max(v, v_min), v_max)), K)
+// equals rne(min(max(v, max(v_min, K)), v_max)) for an integer K, since rounding is monotonic and
+// rne(K) = K (a NaN takes the lower bound on both sides). One vpmaxsd fewer per output vector (a
+// destination zero point under a fused ReLU makes k_lo uniform). Returns the lower clamp to use;
+// *drop_klo tells whether the k_lo step can go.
+float fold_uniform_klo(const QConvConsts& c, int64_t oc, int64_t lanes, bool* drop_klo);
+
+
 // The most segments a reduction is split into (spec §8.2); beyond, the Conv runs in fp32.
 constexpr int64_t kMaxConvSegments = 8;
 

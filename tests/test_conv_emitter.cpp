@@ -83,6 +83,36 @@ TEST_P(ConvEmitter, PostOps) {
         }
 }
 
+// A destination zero point under a fused ReLU: every channel's k_lo is the level of 0, and the
+// emitter folds it into the clamp before rounding (fold_uniform_klo); a per-channel next FQ, channel
+// counts that leave padded lanes and ONNX offsets keep the integer clamp. Oracle B either way.
+TEST_P(ConvEmitter, ReluUnderAnOutputZeroPoint) {
+    const uint64_t base = base_seed(30);
+    uint64_t i = 0;
+    int folded = 0, kept = 0;
+    for (int64_t oc : {8, 16, 20, 32, 64})
+        for (bool per_oc : {false, true})
+            for (int lo : {256, 16})
+                for (bool maddubs : {false, true}) {
+                    ConvCase c = vary(geom(16, 5, 7, oc, 3, 3, 1, 1, 1), case_seed(base, i));
+                    c.out = ConvCase::Out::Levels;
+                    c.relu = true;
+                    c.out_below_zero = true;
+                    c.per_oc_out = per_oc;
+                    c.out_levels = lo;
+                    c.maddubs = maddubs && !vnni(GetParam());
+                    c.isa = GetParam();
+                    PreparedConv p;
+                    ASSERT_TRUE(prepare_conv_case(c, base, i, &p));
+                    bool drop = false;
+                    fold_uniform_klo(fold_qconv(p.d), p.d.g.OC, isa_lanes(c.isa), &drop);
+                    (drop ? folded : kept) += 1;
+                    EXPECT_TRUE(run(c, base, i++));
+                }
+    EXPECT_GT(folded, 0);
+    EXPECT_GT(kept, 0);
+}
+
 TEST_P(ConvEmitter, OutputChannelTails) {
     const uint64_t base = base_seed(14);
     uint64_t i = 0;

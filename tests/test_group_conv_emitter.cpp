@@ -111,6 +111,25 @@ TEST_P(GroupConvEmitter, PostOps) {
         }
 }
 
+// A destination zero point under a fused ReLU (k_lo > 0 in every channel: folded into the clamp
+// before rounding when uniform, fold_uniform_klo), per tensor and per channel, with and without
+// ONNX offsets, channel counts with and without padded lanes.
+TEST_P(GroupConvEmitter, ReluUnderAnOutputZeroPoint) {
+    const uint64_t base = base_seed(52);
+    uint64_t i = 0;
+    for (int64_t C : {16, 19, 32})
+        for (bool per_oc : {false, true})
+            for (bool onnx : {false, true}) {
+                GroupConvCase c = vary(depthwise(C, 6, 7, 3, 1, 1, 1), case_seed(base, i));
+                c.out = GroupConvCase::Out::Levels;
+                c.relu = true;
+                c.out_below_zero = true;
+                c.per_oc_out = per_oc;
+                c.onnx_out = onnx;
+                EXPECT_TRUE(run(c, base, i++));
+            }
+}
+
 TEST_P(GroupConvEmitter, KernelSizesStridesDilationsPads) {
     const uint64_t base = base_seed(44);
     uint64_t i = 0;

@@ -127,7 +127,7 @@ std::string ConvCase::str() const {
     o << g.str() << " out=" << (out == Out::Levels ? "levels" : out == Out::Threshold ? "threshold" : "float")
       << " La=" << in_levels << " L=" << out_levels << (per_oc_out ? " per_oc_out" : "") << (asym_w ? " asym_w" : "")
       << (const_ch ? " const_ch" : "") << (act_ol ? " act_ol" : "") << (segments > 1 ? " segments=" + std::to_string(segments) : "") << (bias ? " bias" : "") << (relu ? " relu" : "")
-      << (clamp ? " clamp" : "") << (scale_shift ? " scale_shift" : "") << (extreme ? " extreme" : "")
+      << (out_below_zero ? " out_below_zero" : "") << (clamp ? " clamp" : "") << (scale_shift ? " scale_shift" : "") << (extreme ? " extreme" : "")
       << (small_weights ? " small_weights" : "") << (normal_weights ? " normal_weights" : "") << (maddubs ? " maddubs" : "") << (garbage_pad ? " garbage_pad" : "") << " halo+" << extra_halo << " cs+" << extra_in_cs << "/" << extra_out_cs
       << (split_calls ? " split" : "") << (hostile_mxcsr ? " hostile_mxcsr" : "") << " isa=" << to_string(isa);
     if (blocking) o << " blocking=" << blocking->pixels << "x" << blocking->oc_vecs;
@@ -401,6 +401,7 @@ size_t finish_desc(const ConvCase& cc, QConvDesc& d, const Buffers& b, Rng& r) {
             const float span = std::max(1e-3f, 0.05f * std::max(std::fabs(il), std::fabs(ih)));
             if (!(ih - il > span)) ih = il + span;
         }
+        if (cc.out_below_zero && cc.out == ConvCase::Out::Levels) il = std::min(il, -0.25f * (ih - il) - 1e-3f);
         float ol = static_cast<float>(uni(r, -1.0, 0.0));
         float oh = ol + static_cast<float>(uni(r, 0.5, 2.0));
         if (cc.per_oc_out && d.g.OC >= 3 && o == d.g.OC / 2) oh = ol; // a constant output channel

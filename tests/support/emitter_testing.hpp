@@ -49,6 +49,8 @@ struct ConvCase {
     bool act_ol = false;        // per-channel nonzero activation ol (E border patterns)
     int segments = 1;           // > 1: that many runs of input channels with their own step (spec §8.2)
     bool bias = true, relu = false, clamp = false, scale_shift = false;
+    bool out_below_zero = false; // Levels: the next FQ's range starts below 0 (an output zero point;
+                                 // under a ReLU every channel's k_lo > 0: fold_uniform_klo)
     bool extreme = false;       // all k = L_a-1 and weight codes in {-128, -127, 127}
     bool small_weights = false; // codes in [-60, 60] with rare +-127/-128 outliers (mixed vpmaddubsw groups)
     bool normal_weights = false; // per-channel symmetric codes of N(0, 1) floats, every 7th quad zero

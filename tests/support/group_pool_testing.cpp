@@ -53,7 +53,8 @@ std::vector<float> trim_atoms(const std::vector<float>& v) {
 
 // A next FakeQuantize (per tensor or per channel) fitted to the values y[c] it will see, so that the
 // levels spread; one channel constant (ol == oh) when per channel and there are >= 3 channels.
-ActQuant fit_next_fq(const std::vector<std::vector<float>>& y, bool per_channel, bool threshold, int levels, Rng& r) {
+ActQuant fit_next_fq(const std::vector<std::vector<float>>& y, bool per_channel, bool threshold, int levels, Rng& r,
+                     bool below_zero) {
     std::vector<float> all;
     for (const auto& v : y) all.insert(all.end(), v.begin(), v.end());
     ActQuant a;
@@ -88,6 +89,7 @@ ActQuant fit_next_fq(const std::vector<std::vector<float>>& y, bool per_channel,
         if (!threshold) {
             const float span = std::max(1e-3f, 0.05f * std::max(std::fabs(il), std::fabs(ih)));
             if (!(ih - il > span)) ih = il + span;
+            if (below_zero) il = std::min(il, -0.25f * (ih - il) - 1e-3f);
         }
         const float ol = static_cast<float>(uni(r, -1.0, 0.0));
         float oh = ol + static_cast<float>(uni(r, 0.5, 2.0));
@@ -340,7 +342,7 @@ std::string GroupConvCase::str() const {
       << (const_ch ? " const_ch" : "") << (bias ? " bias" : "") << (relu ? " relu" : "") << (clamp ? " clamp" : "")
       << (scale_shift ? " scale_shift" : "") << (extreme ? " extreme" : "") << (garbage_pad ? " garbage_pad" : "")
       << " halo+" << extra_halo << " cs+" << extra_in_cs << "/" << extra_out_cs << (split_calls ? " split" : "")
-      << (hostile_mxcsr ? " hostile_mxcsr" : "") << (onnx_out ? " onnx_out" : "");
+      << (hostile_mxcsr ? " hostile_mxcsr" : "") << (onnx_out ? " onnx_out" : "") << (out_below_zero ? " out_below_zero" : "");
     if (blocking) o << " blocking=" << blocking->pixels << "x" << blocking->oc_vecs;
     o << " isa=" << to_string(isa);
     return o.str();
@@ -395,7 +397,8 @@ std::string GroupConvCase::str() const {
         }
         d.out_levels = cc.out != GroupConvCase::Out::Float;
         if (d.out_levels)
-            d.out = fit_next_fq(y, cc.per_oc_out, cc.out == GroupConvCase::Out::Threshold, cc.out_levels, r);
+            d.out = fit_next_fq(y, cc.per_oc_out, cc.out == GroupConvCase::Out::Threshold, cc.out_levels, r,
+                                cc.out_below_zero);
         if (cc.onnx_out && cc.out == GroupConvCase::Out::Levels) use_onnx_rounding(d.out);
 
         const QConvConsts c = fold_qconv(d);

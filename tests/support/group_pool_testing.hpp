@@ -33,6 +33,7 @@ struct GroupConvCase {
     int64_t extra_halo = 0, extra_in_cs = 0, extra_out_cs = 0;
     bool split_calls = false, hostile_mxcsr = false;
     bool onnx_out = false;      // Levels: the next FQ has ONNX rounding (offsets added after rounding)
+    bool out_below_zero = false; // Levels: the next FQ's range starts below 0 (under a ReLU, k_lo > 0)
     std::optional<ConvBlocking> blocking; // lanes must match isa
     Isa isa = Isa::avx2; // the level the kernel is generated for
     std::string str() const;

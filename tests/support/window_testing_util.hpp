@@ -20,7 +20,9 @@ int64_t uni_int(Rng& r, int64_t lo, int64_t hi);
 float percentile(std::vector<float> v, double p);
 std::vector<float> distinct_sorted(const std::vector<float>& v);
 // A next FakeQuantize (per tensor or per channel) fitted to the values y[c] it will see.
-ActQuant fit_next_fq(const std::vector<std::vector<float>>& y, bool per_channel, bool threshold, int levels, Rng& r);
+// below_zero: the range starts below 0 (an output zero point; under a ReLU, k_lo > 0).
+ActQuant fit_next_fq(const std::vector<std::vector<float>>& y, bool per_channel, bool threshold, int levels, Rng& r,
+                     bool below_zero = false);
 // Gives a Levels next FakeQuantize ONNX rounding (spec §2.5): [il, ih] widened to contain 0, scale
 // (ih - il)/(L-1) and offset RNE(-il/scale) clamped to [0, L-1], per channel.
 void use_onnx_rounding(ActQuant& a);
