@@ -26,9 +26,9 @@ if [ -z "${QJIT_PERF_GIT:-}" ]; then
 fi
 export QJIT_PERF_GIT
 echo "perf: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-# shellcheck disable=SC2086
 # Repetitions of all benchmarks interleave in random order, so that the host's slow and fast
 # minutes (a shared VM swings 10-20 %) fall on qjit and oneDNN alike.
+# shellcheck disable=SC2086
 "$build/bench_kernels" ${QJIT_PERF_KERNEL_ARGS:-} --benchmark_repetitions="$reps" --benchmark_min_time="$min_time" \
   --benchmark_enable_random_interleaving=true \
   --benchmark_out="$out/kernels.json" --benchmark_out_format=json "$@"
