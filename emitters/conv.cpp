@@ -327,9 +327,13 @@ private:
         g.imul(rcx, rax, d32(B_ * eb_));
         g.mov(r_outblk, g.qword[rsp + kSlotDstRow]);
         g.add(r_outblk, rcx);
-        g.imul(rcx, rax, d32(wblock_));
         g.mov(r_wblk, g.qword[r_args + offsetof(ConvArgs, wei)]);
-        g.add(r_wblk, rcx);
+        if (wl_.maddubs) { // blocks of their own length: the offset table (conv_maddubs.hpp)
+            g.add(r_wblk, g.qword[r_wblk + rax * 8]);
+        } else {
+            g.imul(rcx, rax, d32(wblock_));
+            g.add(r_wblk, rcx);
+        }
         std::vector<Label> l_kind(kinds_.size());
         for (size_t i = 0; i + 1 < kinds_.size(); ++i) {
             g.cmp(rax, d32(kinds_[i].end));
@@ -951,7 +955,7 @@ PackedWeights pack_conv_weights(const QConvDesc& d, const ConvBlocking& b) {
     WeightLayout w(d, b);
     if (w.maddubs) w.plan = plan_maddubs(d, maddubs_safety(d, b.lanes), b.oc_vecs, b.lanes);
     const int64_t nb = ceil_div(g.OC, w.B);
-    const size_t bytes = static_cast<size_t>(nb * w.block_bytes);
+    const size_t bytes = static_cast<size_t>(w.maddubs ? packed_maddubs_bytes(w.plan) : nb * w.block_bytes);
     auto* raw = static_cast<uint8_t*>(std::aligned_alloc(64, std::max<size_t>((bytes + 63) / 64 * 64, 64)));
     if (raw == nullptr) throw Error(ErrorCode::Internal, node_of(d), "out of memory packing weights");
     PackedWeights pw;

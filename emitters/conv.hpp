@@ -37,8 +37,9 @@
 //    (w[c0], w[c0+1], w[c0+2], w[c0+3]): block_bytes = KH*KW*ceil(C/4)*V*L*4.
 //  * avx2 / avx512_core, exact form of a quad: [vec v][half h][lane l][2 x s16], half 0 holding
 //    (w[c0], w[c0+2]) and half 1 (w[c0+1], w[c0+3]): block_bytes = KH*KW*ceil(C/4)*V*L*8.
-//  * With maddubs: the block layout of emitters/conv_maddubs.hpp (counts per pattern, unit table,
-//    per-unit weights in the fast or exact form).
+//  * With maddubs: an offset table, then blocks of their own length in the layout of
+//    emitters/conv_maddubs.hpp (counts per pattern, unit table, per-unit weights in the fast or
+//    exact form).
 // The same ConvBlocking must be passed to pack_conv_weights and emit_conv.
 //
 // Range: |D| <= K*255*128 fits s32 while K = C*KH*KW <= kMaxConvK (65793); larger K throws

@@ -208,12 +208,30 @@ MaddubsPlan plan_maddubs(const QConvDesc& d, const MaddubsSafety& s, int V, int 
     return p;
 }
 
+int64_t maddubs_offsets_bytes(const MaddubsPlan& p) { return round_up64(static_cast<int64_t>(p.blocks.size()) * 8); }
+
+int64_t packed_block_bytes(const MaddubsPlan& p, size_t b) {
+    int64_t bytes = p.header_bytes + p.table_bytes;
+    for (const MaddubsUnit& u : p.blocks[b]) bytes += p.unit_bytes(p.pattern_id(u.perm, u.mask));
+    return round_up64(bytes);
+}
+
+int64_t packed_maddubs_bytes(const MaddubsPlan& p) {
+    int64_t bytes = maddubs_offsets_bytes(p);
+    for (size_t b = 0; b < p.blocks.size(); ++b) bytes += packed_block_bytes(p, b);
+    return bytes;
+}
+
 void pack_maddubs(const QConvDesc& d, const MaddubsPlan& p, uint8_t* raw) {
     const ConvGeom& g = d.g;
     const int64_t khw = g.KH * g.KW, B = static_cast<int64_t>(p.V) * p.L;
     const int8_t* codes = d.w.q.data();
+    auto* offsets = reinterpret_cast<int64_t*>(raw);
+    int64_t at_block = maddubs_offsets_bytes(p);
     for (size_t b = 0; b < p.blocks.size(); ++b) {
-        uint8_t* blk = raw + static_cast<int64_t>(b) * p.block_bytes;
+        offsets[b] = at_block;
+        uint8_t* blk = raw + at_block;
+        at_block += packed_block_bytes(p, b);
         auto* counts = reinterpret_cast<int32_t*>(blk);
         auto* table = reinterpret_cast<int32_t*>(blk + p.header_bytes);
         uint8_t* w = blk + p.header_bytes + p.table_bytes;

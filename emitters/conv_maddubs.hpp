@@ -13,8 +13,12 @@
 // exact s16 form (vpmaddwd on the 0x00FF / >> 8 halves of the same shuffled bytes). Units whose codes
 // are all zero in the block are dropped.
 //
-// Packed block (ConvBlocking::maddubs on the exact levels), 64-byte aligned, fixed stride
-// block_bytes:
+// Packed weights (ConvBlocking::maddubs on the exact levels): an int64 byte offset of every block
+// from the buffer start (the offset table, 64-byte padded), then the blocks back to back, each
+// 64-byte aligned and only as long as its units need (packed_block_bytes): a fast vector takes half
+// the bytes of an exact one, so a fixed stride (the all-exact size) left a gap after every block
+// (FC 1x2048x1000: 4.3 MB buffer for 1.1 MB of weights; each block restarted the hardware prefetch).
+// One block:
 //   [int32 count per pattern id, padded to 64 bytes]
 //   [units, sorted by pattern id then (k, q): int32 tap k, int32 byte offset 4q]
 //   [weights of the units in the same order: per vector v of the unit, fast: L lanes x 4 s8 codes in
@@ -83,7 +87,13 @@ double maddubs_fast_share(const MaddubsSafety& s, int V);
 
 MaddubsPlan plan_maddubs(const QConvDesc& d, const MaddubsSafety& s, int V, int L);
 
-// Writes the packed blocks (plan.block_bytes each) at raw.
+// Bytes of the offset table and of block b as packed (64-byte multiples).
+int64_t maddubs_offsets_bytes(const MaddubsPlan& plan);
+int64_t packed_block_bytes(const MaddubsPlan& plan, size_t b);
+// Bytes of the whole packed buffer (offset table + blocks).
+int64_t packed_maddubs_bytes(const MaddubsPlan& plan);
+
+// Writes the offset table and the blocks at raw (packed_maddubs_bytes of them, zeroed by the caller).
 void pack_maddubs(const QConvDesc& d, const MaddubsPlan& plan, uint8_t* raw);
 
 } // namespace qjit
