@@ -983,11 +983,23 @@ PackedWeights pack_conv_weights(const QConvDesc& d, const ConvBlocking& b) {
         return at + nq * w.V * w.L * 8;
     };
     // 4-byte K groups (vpmaddubsw and vpdpbusd form): per quad and vector, the 4 codes of each lane as s8.
+    // A quad inside the segment of a real channel is copied straight from the codes (4 contiguous
+    // bytes for a one-tap kernel); the rest goes through code() with its bounds.
     auto put_quads = [&](uint8_t* at, int64_t blk, int64_t k, int64_t q0, int64_t nq) {
+        const int8_t* codes = d.w.q.data();
         for (int64_t q = q0; q < q0 + nq; ++q)
             for (int64_t v = 0; v < w.V; ++v)
-                for (int64_t l = 0; l < w.L; ++l)
-                    for (int64_t j = 0; j < 4; ++j) *at++ = static_cast<uint8_t>(code(blk * w.B + v * w.L + l, 4 * q + j, k));
+                for (int64_t l = 0; l < w.L; ++l, at += 4) {
+                    const int64_t o = blk * w.B + v * w.L + l, c0 = 4 * q;
+                    if (o < g.OC && c0 >= c_lo && c0 + 4 <= c_hi) {
+                        const int8_t* src = codes + (o * g.C + c0) * w.khw + k;
+                        if (w.khw == 1) std::memcpy(at, src, 4);
+                        else
+                            for (int64_t j = 0; j < 4; ++j) at[j] = static_cast<uint8_t>(src[j * w.khw]);
+                        continue;
+                    }
+                    for (int64_t j = 0; j < 4; ++j) at[j] = static_cast<uint8_t>(code(o, c0 + j, k));
+                }
         return at;
     };
     if (w.maddubs) {

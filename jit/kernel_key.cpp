@@ -94,9 +94,12 @@ KernelKey& KernelKey::add(const ActQuant& q) {
 }
 
 KernelKey& KernelKey::add(const QuantWeights& w) {
-    // w.w_float (Oracle A's floats) is left out: no emitter reads it, and hashing it was most of the
-    // key's cost (4 bytes per weight).
-    return vec(w.q.vec()).vec(w.s_w).vec(w.z_w).vec(w.n_dropped).vec(w.const_channel).vec(w.w_c).i(w.levels);
+    // The per-weight arrays are left out: no emitter reads w.w_float (Oracle A's floats) or the codes
+    // w.q. The codes reach a kernel only through the folded constants and the blocking (the
+    // vpmaddubsw plan's choice), both in the key, and through the packed weights, which are packed per
+    // node and never cached. Hashing them was most of the key's cost (5 bytes per weight; ResNet-50:
+    // 12 % of the compile). CodeCache.VerifyModeOnRandomGraphs regenerates every hit and compares bytes.
+    return i(static_cast<int64_t>(w.q.size())).vec(w.s_w).vec(w.z_w).vec(w.n_dropped).vec(w.const_channel).vec(w.w_c).i(w.levels);
 }
 
 KernelKey& KernelKey::add(const std::vector<PostOp>& post) {

@@ -1,6 +1,7 @@
 // The canonical description of one generated kernel: which emitter, which ISA level and every input
-// that shapes its code (geometry, layouts, blocking, the folded constants baked into the code, a
-// 128-bit hash of the weight codes). Two kernels with equal keys have equal code bytes, so the code
+// that shapes its code (geometry, layouts, blocking, the folded constants baked into the code; not
+// the weight codes themselves, which only the packed weights hold, see add(QuantWeights)). Two
+// kernels with equal keys have equal code bytes, so the code
 // cache (jit/code_cache.*) may hand one generated kernel to several steps and models.
 // Node names are not part of a key: they only name errors, never change code.
 //

@@ -119,8 +119,15 @@ bool fold_one(ir::Graph& g, int id) {
             float* yrow = val + o * inner;
             fq::fake_quantize_and_level_n(wf + o * inner, inner, il, ih, ol, oh, L, yrow, kbuf.data());
             w_float.insert(w_float.end(), yrow, yrow + inner);
-            for (int64_t j = 0; j < inner; ++j)
-                q.push_back(cst ? int8_t{0} : static_cast<int8_t>(kbuf[static_cast<size_t>(j)] - c));
+            // The row's codes in one vectorizable pass (push_back per weight was ~15 % of a
+            // ResNet-50 compile); resize stays within the reserved capacity.
+            const size_t at = q.size();
+            q.resize(at + static_cast<size_t>(inner)); // zeroes: a constant channel's codes
+            if (!cst) {
+                int8_t* qo = q.data() + at;
+                const int* kb = kbuf.data();
+                for (int64_t j = 0; j < inner; ++j) qo[j] = static_cast<int8_t>(kb[j] - c);
+            }
         } else {
             for (int64_t j = 0; j < inner; ++j) {
                 const int64_t s = src(o, j);
