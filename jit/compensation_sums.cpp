@@ -37,11 +37,12 @@ inline Codes8x8 transpose_8x8(const int8_t* const row[8], int64_t p) {
             _mm_unpackhi_epi32(b1, b3)};
 }
 
-// One position: its 8 codes (rows 0..7) in the low 8 bytes of x -> out[b] = sw[b] * (q_b - zw[b]); without
-// kZw all 8 zw are +-0.0 and q - zw == q exactly, so the subtraction is left out (same bits).
+// One position: its 8 codes (rows 0..7) in the low 8 bytes of x -> w0 / w1 = sw * (q - zw) of rows 0..3 /
+// 4..7 (the int8 -> fp64 conversion is exact). Without kZw all 8 zw are +-0.0 and q - zw == q exactly,
+// so the subtraction is left out (same bits).
 template <bool kZw>
-__attribute__((target("avx2"), always_inline)) inline void put8(__m256d sw0, __m256d sw1, __m256d zw0, __m256d zw1,
-                                                                 __m128i x, double* out) {
+__attribute__((target("avx2"), always_inline)) inline void values8(__m256d sw0, __m256d sw1, __m256d zw0,
+                                                                    __m256d zw1, __m128i x, __m256d& w0, __m256d& w1) {
     const __m256i v = _mm256_cvtepi8_epi32(x);
     __m256d q0 = _mm256_cvtepi32_pd(_mm256_castsi256_si128(v));
     __m256d q1 = _mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1));
@@ -49,8 +50,18 @@ __attribute__((target("avx2"), always_inline)) inline void put8(__m256d sw0, __m
         q0 = _mm256_sub_pd(q0, zw0);
         q1 = _mm256_sub_pd(q1, zw1);
     }
-    _mm256_storeu_pd(out, _mm256_mul_pd(sw0, q0));
-    _mm256_storeu_pd(out + 4, _mm256_mul_pd(sw1, q1));
+    w0 = _mm256_mul_pd(sw0, q0);
+    w1 = _mm256_mul_pd(sw1, q1);
+}
+
+// One position -> out[b] = sw[b] * (q_b - zw[b]).
+template <bool kZw>
+__attribute__((target("avx2"), always_inline)) inline void put8(__m256d sw0, __m256d sw1, __m256d zw0, __m256d zw1,
+                                                                 __m128i x, double* out) {
+    __m256d w0, w1;
+    values8<kZw>(sw0, sw1, zw0, zw1, x, w0, w1);
+    _mm256_storeu_pd(out, w0);
+    _mm256_storeu_pd(out + 4, w1);
 }
 
 // Positions [p0, p1) of the 8 rows -> W[(p - p0) * 8 + b] = sw[b] * (q_b[p] - zw[b]) (the same two fp64
@@ -81,19 +92,13 @@ __attribute__((target("avx2"))) void weight_values_8(const int8_t* const row[8],
 }
 
 // One position's 8 codes (low 8 bytes of x) -> t += a * (sw * (q - zw)), rows 0..3 in t0, 4..7 in t1.
-// Without kZw all 8 zw are +-0.0 and q - zw == q exactly, so the subtraction is left out (same bits).
 template <bool kZw>
 __attribute__((target("avx2"), always_inline)) inline void add8(__m256d sw0, __m256d sw1, __m256d zw0, __m256d zw1,
                                                                 __m256d a, __m128i x, __m256d& t0, __m256d& t1) {
-    const __m256i v = _mm256_cvtepi8_epi32(x);
-    __m256d q0 = _mm256_cvtepi32_pd(_mm256_castsi256_si128(v));
-    __m256d q1 = _mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1));
-    if (kZw) {
-        q0 = _mm256_sub_pd(q0, zw0);
-        q1 = _mm256_sub_pd(q1, zw1);
-    }
-    t0 = _mm256_add_pd(t0, _mm256_mul_pd(a, _mm256_mul_pd(sw0, q0)));
-    t1 = _mm256_add_pd(t1, _mm256_mul_pd(a, _mm256_mul_pd(sw1, q1)));
+    __m256d w0, w1;
+    values8<kZw>(sw0, sw1, zw0, zw1, x, w0, w1);
+    t0 = _mm256_add_pd(t0, _mm256_mul_pd(a, w0));
+    t1 = _mm256_add_pd(t1, _mm256_mul_pd(a, w1));
 }
 
 // Position POS of NB transposed 8x8 blocks: t[2i], t[2i+1] += a * (sw * (q - zw)) for block i.

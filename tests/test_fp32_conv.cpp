@@ -322,12 +322,8 @@ void check_mixed_graph(Isa isa, float poison, bool expect_jit) {
         CompiledModel m = compile(g, opt);
         const std::string text = m.describe();
         SCOPED_TRACE(text);
-        for (const char* n : {"conv_f", "dw_f", "mm_f"}) {
-            bool jit = false;
-            for (const KernelInfo& k : m.kernels())
-                if (k.fused_nodes == n) jit = k.jit && k.name.rfind("fp32_gemm_", 0) == 0;
-            EXPECT_EQ(jit, std::string(n) != "conv_f" || expect_jit) << n;
-        }
+        for (const char* n : {"conv_f", "dw_f", "mm_f"})
+            EXPECT_EQ(tsupport::runs_as_jit(m, n, "fp32_gemm_"), std::string(n) != "conv_f" || expect_jit) << n;
         if (expect_jit) {
             EXPECT_EQ(text.find("fallback nodes"), std::string::npos);
             EXPECT_NE(text.find(std::string("fp32_gemm_ba__") + to_string(isa)), std::string::npos);

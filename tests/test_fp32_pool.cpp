@@ -169,12 +169,7 @@ TEST_P(Fp32Pool, GraphPoolsRunAsJitKernelsAndEqualOracleB) {
         CompiledModel m = compile(g, opt);
         const std::string text = m.describe();
         SCOPED_TRACE(text);
-        for (const char* n : {"mp_f", "ap_f", "gap_f"}) {
-            bool jit = false;
-            for (const KernelInfo& k : m.kernels())
-                if (k.fused_nodes == n) jit = k.jit && k.name.rfind("fp32_", 0) == 0;
-            EXPECT_TRUE(jit) << n;
-        }
+        for (const char* n : {"mp_f", "ap_f", "gap_f"}) EXPECT_TRUE(tsupport::runs_as_jit(m, n, "fp32_")) << n;
         EXPECT_EQ(text.find("fallback nodes"), std::string::npos);
         std::uniform_real_distribution<float> u(-1.2f, 1.2f);
         std::vector<float> v(120 * 3);

@@ -72,10 +72,12 @@ protected:
     void SetUp() override { QJIT_SKIP_UNLESS_HOST_RUNS(GetParam()); }
 };
 
-std::vector<float> call_sigmoid(const JitKernel& k, const std::vector<float>& x, unsigned csr) {
-    const int64_t n = static_cast<int64_t>(x.size());
+// Runs kernel k on x with args(x, out) under MXCSR csr, into a poisoned buffer 16 floats longer than x;
+// the floats past x must stay poisoned.
+template <class Args, class MakeArgs>
+std::vector<float> call_poisoned(const JitKernel& k, const std::vector<float>& x, unsigned csr, MakeArgs make_args) {
     std::vector<float> got(x.size() + 16, float_bits(0x7f8dead0));
-    const Fp32EltwiseArgs a{x.data(), nullptr, got.data(), n};
+    const Args a = make_args(got.data());
     const unsigned saved = _mm_getcsr();
     _mm_setcsr(csr);
     k.call(&a);
@@ -83,6 +85,12 @@ std::vector<float> call_sigmoid(const JitKernel& k, const std::vector<float>& x,
     for (size_t i = x.size(); i < got.size(); ++i) EXPECT_EQ(std::memcmp(&got[i], &got.back(), 4), 0) << i;
     got.resize(x.size());
     return got;
+}
+
+std::vector<float> call_sigmoid(const JitKernel& k, const std::vector<float>& x, unsigned csr) {
+    return call_poisoned<Fp32EltwiseArgs>(k, x, csr, [&](float* out) {
+        return Fp32EltwiseArgs{x.data(), nullptr, out, static_cast<int64_t>(x.size())};
+    });
 }
 
 TEST_P(Fp32Transcendental, SigmoidEverySizeSpecialValuesBitExact) {
@@ -106,15 +114,8 @@ TEST_P(Fp32Transcendental, SigmoidEverySizeSpecialValuesBitExact) {
 }
 
 std::vector<float> call_softmax(const JitKernel& k, const std::vector<float>& x, unsigned csr) {
-    std::vector<float> got(x.size() + 16, float_bits(0x7f8dead0));
-    const Fp32SoftmaxArgs a{x.data(), got.data(), static_cast<int64_t>(x.size())};
-    const unsigned saved = _mm_getcsr();
-    _mm_setcsr(csr);
-    k.call(&a);
-    _mm_setcsr(saved);
-    for (size_t i = x.size(); i < got.size(); ++i) EXPECT_EQ(std::memcmp(&got[i], &got.back(), 4), 0) << i;
-    got.resize(x.size());
-    return got;
+    return call_poisoned<Fp32SoftmaxArgs>(
+        k, x, csr, [&](float* out) { return Fp32SoftmaxArgs{x.data(), out, static_cast<int64_t>(x.size())}; });
 }
 
 TEST_P(Fp32Transcendental, SoftmaxRowEveryLengthSpecialValuesBitExact) {

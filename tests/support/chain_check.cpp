@@ -121,4 +121,11 @@ OracleAgreement check_against_oracles(const Graph& graph, CompiledModel& model, 
     return r;
 }
 
+bool runs_as_jit(const CompiledModel& model, const std::string& fused_nodes, const std::string& name_prefix) {
+    bool jit = false;
+    for (const KernelInfo& k : model.kernels())
+        if (k.fused_nodes == fused_nodes) jit = k.jit && k.name.rfind(name_prefix, 0) == 0;
+    return jit;
+}
+
 } // namespace qjit::tsupport

@@ -25,4 +25,8 @@ OracleAgreement check_against_oracles(const Graph& graph, CompiledModel& model, 
 // Byte equality of two tensors; describes the first difference in *why.
 bool same_bytes(const Tensor& a, const Tensor& b, std::string* why);
 
+// Whether the step that runs node(s) `fused_nodes` (KernelInfo::fused_nodes) in `model` is a JIT
+// kernel whose name starts with `name_prefix`.
+bool runs_as_jit(const CompiledModel& model, const std::string& fused_nodes, const std::string& name_prefix);
+
 } // namespace qjit::tsupport
