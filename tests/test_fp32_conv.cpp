@@ -19,25 +19,21 @@
 #include "runtime/float_node_eval.hpp"
 #include "tests/support/chain_check.hpp"
 #include "tests/support/emitter_testing.hpp"
+#include "tests/support/fp32_values.hpp"
 #include "tests/support/x86_audit.hpp"
 
 namespace qjit::test {
 namespace {
 
-float bits(uint32_t u) {
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
-
 const std::vector<float>& finite_specials() {
-    static const std::vector<float> v = {0.f, -0.f, bits(0x00000001), bits(0x80000001), bits(0x007fffff),
-                                         FLT_MIN, -FLT_MIN, FLT_MAX, -FLT_MAX, 1.f, -1.f, 0.5f, 1e-30f, -1e30f};
+    static const std::vector<float> v = {0.f, -0.f, float_bits(0x00000001), float_bits(0x80000001),
+                                         float_bits(0x007fffff), FLT_MIN, -FLT_MIN, FLT_MAX, -FLT_MAX, 1.f, -1.f, 0.5f,
+                                         1e-30f, -1e30f};
     return v;
 }
 const std::vector<float>& nonfinite() {
-    static const std::vector<float> v = {bits(0x7fc00000), bits(0xffc00000), bits(0x7fc12345), bits(0x7f800001),
-                                         INFINITY, -INFINITY};
+    static const std::vector<float> v = {float_bits(0x7fc00000), float_bits(0xffc00000), float_bits(0x7fc12345),
+                                         float_bits(0x7f800001), INFINITY, -INFINITY};
     return v;
 }
 
@@ -207,8 +203,8 @@ TEST_P(Fp32Conv, MatMulTwoNaNPayloadsMatchTheReference) {
     std::mt19937_64 rng(1);
     const int64_t M = 3, K = 4, N = 11;
     std::vector<float> a(M * K), b(K * N);
-    for (size_t i = 0; i < a.size(); ++i) a[i] = bits(0x7fc00000u + static_cast<uint32_t>(i));
-    for (size_t i = 0; i < b.size(); ++i) b[i] = i % 3 ? bits(0xffc10000u + static_cast<uint32_t>(i)) : 1.f;
+    for (size_t i = 0; i < a.size(); ++i) a[i] = float_bits(0x7fc00000u + static_cast<uint32_t>(i));
+    for (size_t i = 0; i < b.size(); ++i) b[i] = i % 3 ? float_bits(0xffc10000u + static_cast<uint32_t>(i)) : 1.f;
     check_matmul(isa, {M, K}, {K, N}, false, false, rng, 1, &a, &b);
 }
 
@@ -242,7 +238,7 @@ TEST_P(Fp32Conv, NonFiniteWeightsWithoutPaddingBitExact) {
         const Shape xs{1, C, k + 6, k + 20};
         node.shape = {1, O, (xs[2] - k) / node.conv.strides[0] + 1, xs[3] - k + 1};
         std::vector<float> wv = values(rng, O * C * k * k, true);
-        wv[static_cast<size_t>(rep)] = bits(0x7fc0beef);
+        wv[static_cast<size_t>(rep)] = float_bits(0x7fc0beef);
         Tensor x = Tensor::f32(xs, values(rng, num_elements(xs), true));
         Tensor w = Tensor::f32({O, C, k, k}, wv);
         const Fp32ConvPlan p = plan_fp32_conv(node, xs, &w, lanes);

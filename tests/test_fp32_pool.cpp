@@ -16,21 +16,16 @@
 #include "runtime/float_node_eval.hpp"
 #include "tests/support/chain_check.hpp"
 #include "tests/support/emitter_testing.hpp"
+#include "tests/support/fp32_values.hpp"
 #include "tests/support/x86_audit.hpp"
 
 namespace qjit::test {
 namespace {
 
-float bits(uint32_t u) {
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
-
 std::vector<float> values(std::mt19937_64& rng, int64_t n) {
-    static const std::vector<float> sp = {bits(0x7fc00000), bits(0xffc00000), bits(0x7fc12345), bits(0x7f800001),
-                                          INFINITY,        -INFINITY,        0.f,              -0.f,
-                                          bits(0x00000001), bits(0x80000001), FLT_MAX,         -FLT_MAX};
+    static const std::vector<float> sp = {float_bits(0x7fc00000), float_bits(0xffc00000), float_bits(0x7fc12345),
+                                          float_bits(0x7f800001), INFINITY, -INFINITY, 0.f, -0.f,
+                                          float_bits(0x00000001), float_bits(0x80000001), FLT_MAX, -FLT_MAX};
     std::uniform_int_distribution<int> small(-3, 3);
     std::vector<float> v(static_cast<size_t>(n));
     for (float& x : v) {
